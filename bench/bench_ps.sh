@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Benchmark: full-detail snapshot of N processes (default 10,000) by
+# `daemoneye ps --json` against procps `ps -eo pid,ppid,user,args`, side by
+# side in one hyperfine run, plus daemoneye's peak RSS.
+#   bench/bench_ps.sh [N]      (root recommended: reads every process)
+# Starts N sleeping processes, and kills exactly those (by pid) on exit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-10000}
+bin=${DE_BIN:-build/src/daemoneye}
+[ -x "$bin" ] || { echo "build first (scripts/build.sh): $bin missing" >&2; exit 1; }
+command -v hyperfine >/dev/null || { echo "hyperfine missing: scripts/deps.sh test" >&2; exit 1; }
+
+work=$(mktemp -d)
+pids=()
+cleanup() {
+  if [ ${#pids[@]} -gt 0 ]; then kill "${pids[@]}" 2>/dev/null || true; fi
+  wait 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+echo "starting $n sleeping processes..."
+for ((i = 0; i < n; i++)); do
+  sleep 3600 &
+  pids+=($!)
+done
+sleep 1
+total=$(ls -d /proc/[0-9]* | wc -l)
+echo "processes on the host: $total"
+
+hyperfine --warmup 3 --runs 15 --export-json "$work/ps.json" \
+  "$bin ps --json >/dev/null" \
+  "ps -eo pid,ppid,user,args >/dev/null" \
+  "$bin ps >/dev/null"
+
+rss=$(python3 - "$bin" <<'PY'
+import resource, subprocess, sys
+subprocess.run([sys.argv[1], "ps", "--json"], stdout=subprocess.DEVNULL, check=True)
+print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
+PY
+)
+python3 - "$work/ps.json" "$total" "$rss" <<'PY'
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+ours, ps, table = (x["mean"] * 1000 for x in r)
+print(f"\nprocesses: {sys.argv[2]}")
+print(f"daemoneye ps --json (full detail): {ours:.1f} ms  (stddev {r[0]['stddev']*1000:.1f})")
+print(f"ps -eo pid,ppid,user,args:          {ps:.1f} ms")
+print(f"daemoneye ps (table):              {table:.1f} ms")
+print(f"ratio ps / daemoneye --json:       {ps/ours:.2f}x")
+print(f"daemoneye ps --json peak RSS:      {int(sys.argv[3])/1024:.1f} MiB")
+PY

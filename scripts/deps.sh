@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages DaemonEye needs, and only those missing.
+#   scripts/deps.sh build   what building and running needs
+#   scripts/deps.sh test    also what the tests, sanitizers, fuzzers and
+#                           benchmarks need (oracles: ps, sha256sum, b3sum)
+# Runs apt-get only when something is missing, so a second run is instant
+# and needs no network.
+set -euo pipefail
+
+profile=${1:-build}
+pkgs=(meson ninja-build pkg-config gcc libc6-dev libyaml-dev libssl-dev
+      librust-blake3-dev procps)
+if [ "$profile" = test ]; then
+  pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 coreutils b3sum hyperfine)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "deps: missing packages: ${missing[*]}" >&2
+  echo "deps: run as root, or install them with: apt-get install ${missing[*]}" >&2
+  exit 1
+fi
+echo "deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

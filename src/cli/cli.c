@@ -1,0 +1,49 @@
+/* cli.c: see cli.h. */
+#include "cli.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case DE_OPT_CONFIG:
+		c->config_file = arg;
+		return 1;
+	case DE_OPT_SET:
+		if (c->n_overrides >= DE_CLI_MAX_OVERRIDES) {
+			log_error("too many --set options (at most %d)", DE_CLI_MAX_OVERRIDES);
+			return -1;
+		}
+		c->overrides[c->n_overrides++] = arg;
+		return 1;
+	default:
+		return 0;
+	}
+}
+
+int de_cli_load_config(const struct de_cli_common *c, struct de_config *cfg)
+{
+	char err[512];
+	struct de_config_request req = {
+		.explicit_file = c->config_file,
+		.overrides = c->overrides,
+		.n_overrides = c->n_overrides,
+	};
+	int r = de_config_load(cfg, &req, err, sizeof(err));
+	if (r < 0) {
+		log_error("configuration: %s", err);
+		return DE_EXIT_FAIL;
+	}
+	de_log_set_level(cfg->log_level);
+	return DE_EXIT_OK;
+}
+
+bool de_cli_use_color(void)
+{
+	const char *nc = getenv("NO_COLOR");
+	if (nc && *nc)
+		return false;
+	return isatty(STDOUT_FILENO) == 1;
+}

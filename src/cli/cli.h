@@ -1,0 +1,58 @@
+/* cli.h: what every subcommand shares.
+ *
+ * Each subcommand is one file src/cli/cmd_NAME.c with an entry point
+ * `int cmd_NAME_main(int argc, char **argv)` (argv[0] is the subcommand
+ * name) listed in the table in src/main.c. Exit codes: 0 success,
+ * 1 failure, 2 usage error. Every subcommand takes the common options
+ * below so that configuration precedence is the same everywhere.
+ */
+#ifndef DE_CLI_H
+#define DE_CLI_H
+
+#include <getopt.h>
+#include <stdbool.h>
+
+#include "config.h"
+
+#define DE_EXIT_OK 0
+#define DE_EXIT_FAIL 1
+#define DE_EXIT_USAGE 2
+
+#define DE_CLI_MAX_OVERRIDES 64
+
+/* Option ids for the common long options (outside the char range). */
+enum {
+	DE_OPT_CONFIG = 0x1000,
+	DE_OPT_SET,
+};
+
+/* Put this at the start of a subcommand's struct option array. */
+#define DE_CLI_COMMON_LONGOPTS                                                  \
+	{ "config", required_argument, NULL, DE_OPT_CONFIG },                   \
+	{ "set", required_argument, NULL, DE_OPT_SET },                         \
+	{ "help", no_argument, NULL, 'h' }
+
+/* Help text for the common options, for each subcommand's usage(). */
+#define DE_CLI_COMMON_HELP                                                      \
+	"  --config FILE     use FILE instead of /etc and XDG configuration files\n" \
+	"  --set KEY=VALUE   override one configuration key (repeatable)\n"      \
+	"  -h, --help        show this help\n"
+
+struct de_cli_common {
+	const char *config_file;
+	const char *overrides[DE_CLI_MAX_OVERRIDES];
+	unsigned n_overrides;
+};
+
+/* Handle a common option from getopt_long. Returns 1 when handled, 0 when
+ * `opt` is not a common option, -1 on a usage error (already reported). */
+int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg);
+
+/* Load the effective configuration for this invocation and set the log
+ * level from it. Reports errors itself; returns DE_EXIT_OK or DE_EXIT_FAIL. */
+int de_cli_load_config(const struct de_cli_common *c, struct de_config *cfg);
+
+/* Whether stdout should get colour: a tty and NO_COLOR unset or empty. */
+bool de_cli_use_color(void);
+
+#endif

@@ -1,0 +1,9 @@
+/* commands.h: entry points of the subcommands (one file each in src/cli). */
+#ifndef DE_COMMANDS_H
+#define DE_COMMANDS_H
+
+int cmd_config_main(int argc, char **argv);
+int cmd_hash_main(int argc, char **argv);
+int cmd_ps_main(int argc, char **argv);
+
+#endif

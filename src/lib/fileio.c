@@ -1,0 +1,80 @@
+/* fileio.c: see fileio.h. */
+#include "fileio.h"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include "macros.h"
+
+ssize_t de_read_full(int fd, void *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		ssize_t r = read(fd, (char *)p + got, n - got);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return de_neg_errno();
+		}
+		if (r == 0)
+			break;
+		got += (size_t)r;
+	}
+	return (ssize_t)got;
+}
+
+ssize_t de_read_file_at(int dirfd, const char *name, char *buf, size_t cap)
+{
+	if (cap == 0)
+		return -EINVAL;
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return de_neg_errno();
+	ssize_t n = de_read_full(fd, buf, cap - 1);
+	if (n < 0) {
+		buf[0] = '\0';
+		return n;
+	}
+	buf[n] = '\0';
+	if ((size_t)n == cap - 1) {
+		char extra;
+		ssize_t m = read(fd, &extra, 1);
+		if (m > 0)
+			return -EFBIG;
+	}
+	return n;
+}
+
+ssize_t de_read_file_at_buf(int dirfd, const char *name, struct de_buf *out, size_t max,
+			    bool *truncated)
+{
+	*truncated = false;
+	de_buf_reset(out);
+	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
+	if (fd < 0)
+		return de_neg_errno();
+	for (;;) {
+		size_t want = DE_MIN((size_t)65536, max - out->len);
+		if (want == 0) {
+			char extra;
+			ssize_t m = read(fd, &extra, 1);
+			if (m > 0)
+				*truncated = true;
+			break;
+		}
+		int r = de_buf_reserve(out, want);
+		if (r < 0)
+			return r;
+		ssize_t n = read(fd, out->data + out->len, want);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return de_neg_errno();
+		}
+		if (n == 0)
+			break;
+		out->len += (size_t)n;
+		out->data[out->len] = '\0';
+	}
+	return (ssize_t)out->len;
+}

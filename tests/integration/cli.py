@@ -1,0 +1,47 @@
+#!/usr/bin/env python3
+"""The command-line surface: help, usage errors, exit codes, NO_COLOR."""
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(__file__))
+from tap import ok, done, run  # noqa: E402
+
+res = run(["--help"])
+ok(res.returncode == 0, "--help exits 0")
+for sub in (b"ps", b"hash", b"config"):
+    ok(b"\n  " + sub + b" " in res.stdout, f"--help lists {sub.decode()}")
+res = run([])
+ok(res.returncode == 2 and b"Usage" in res.stderr, "no subcommand: usage on stderr, exit 2")
+res = run(["frobnicate"])
+ok(res.returncode == 2 and b"unknown subcommand" in res.stderr, "unknown subcommand: exit 2")
+res = run(["--version"])
+ok(res.returncode == 0 and res.stdout.startswith(b"daemoneye "), "--version")
+for sub in ("ps", "hash", "config"):
+    r = run([sub, "--help"])
+    ok(r.returncode == 0 and b"Usage: daemoneye " + sub.encode() in r.stdout, f"{sub} --help")
+    r2 = run(["help", sub])
+    ok(r2.stdout == r.stdout, f"help {sub} is {sub} --help")
+r = run(["ps", "--bogus"])
+ok(r.returncode == 2, "ps: unknown option exits 2")
+r = run(["ps", "--columns", "pid,nosuch"])
+ok(r.returncode == 2 and b"unknown column 'nosuch'" in r.stderr, "ps: unknown column named")
+r = run(["ps", "--filter", "comm"])
+ok(r.returncode == 2, "ps: malformed filter exits 2")
+r = run(["ps", "--json", "--tree"])
+ok(r.returncode == 2, "ps: --tree needs the table")
+r = run(["ps", "--list-columns"])
+ok(r.returncode == 0 and b"entity" in r.stdout, "ps --list-columns")
+r = run(["ps", "--filter", "pid=1", "--no-header", "-o", "pid,comm"])
+ok(r.returncode == 0 and r.stdout.split()[0] == b"1", "ps --filter pid=1", r.stdout)
+r = run(["ps", "-p", str(os.getpid()), "-o", "pid,ppid", "--no-header"])
+ok(r.stdout.split() == [str(os.getpid()).encode(), str(os.getppid()).encode()], "ps --pid")
+r = run(["ps", "--user", "root", "-o", "user", "--no-header"])
+ok(r.returncode == 0 and set(r.stdout.split()) == {b"root"}, "ps --user root")
+r = run(["ps", "-f", "comm~python", "-o", "comm", "--no-header"])
+ok(all(b"python" in line for line in r.stdout.splitlines()) and r.stdout, "ps --filter comm~")
+env = dict(os.environ, NO_COLOR="1")
+r = run(["ps"], env=env)
+ok(b"\x1b[" not in r.stdout, "no colour when not a tty / NO_COLOR")
+r = run(["ps", "--tree", "-p", "1", "-o", "pid,comm"])
+ok(r.returncode == 0 and b"PID" in r.stdout, "ps --tree with a selection")
+done()
