@@ -56,7 +56,7 @@ static void usage(FILE *out)
 		"                    binaries); repeatable; processes come before files\n"
 		"      --max-size N  refuse inputs larger than N bytes (K, M, G, T suffixes\n"
 		"                    are powers of 1024; 0 = no limit). Default: the\n"
-		"                    configuration key hashing.max_file_bytes (256M)\n"
+		"                    configuration key hashing.max_file_bytes\n"
 		"      --json        one JSON object per line instead of text (below)\n"
 		DE_CLI_COMMON_HELP
 		"\n"
@@ -228,12 +228,12 @@ static void report(const struct hash_opts *o, const char *what, const char *name
 		log_error("hash: %s%s: not a regular file", what, n);
 		break;
 	case -ENOENT:
-		if (*what) {
+		if (*what)
 			log_error("hash: %s%s: no such process, or a kernel thread (no executable)",
 				  what, n);
-			break;
-		}
-		/* fall through */
+		else
+			de_log_errno(DE_LOG_ERROR, err, "hash: %s", n);
+		break;
 	default:
 		de_log_errno(DE_LOG_ERROR, err, "hash: %s%s", what, n);
 		break;

@@ -22,6 +22,7 @@
 #include "log.h"
 #include "proc.h"
 #include "procfmt.h"
+#include "procscan.h"
 
 #define PS_MAX_COLS 48
 #define PS_MAX_FILTERS 16
@@ -60,7 +61,7 @@ struct ps {
 	const char *user;
 	FILE *out;
 
-	struct de_buf tmp, line;
+	struct de_buf line; /* main thread: the table line being printed */
 	struct row *rows;
 	uint32_t nrows, cap;
 	int err;
@@ -213,7 +214,7 @@ static bool user_matches(const struct ps *ps, const struct de_proc *p)
 	return p->user && strcmp(p->user, ps->user) == 0;
 }
 
-static bool matches(struct ps *ps, const struct de_proc *p)
+static bool matches(const struct ps *ps, const struct de_proc *p, struct de_buf *tmp)
 {
 	if (ps->npids) {
 		bool found = false;
@@ -226,38 +227,21 @@ static bool matches(struct ps *ps, const struct de_proc *p)
 		return false;
 	for (unsigned i = 0; i < ps->nfilters; i++) {
 		const struct filter *f = &ps->filters[i];
-		de_buf_reset(&ps->tmp);
-		if (!de_col_value(f->col, p, &ps->tmp) || ps->tmp.err)
+		de_buf_reset(tmp);
+		if (!de_col_value(f->col, p, tmp) || tmp->err)
 			return false; /* an unknown value matches nothing */
-		const char *v = de_buf_str(&ps->tmp);
+		const char *v = de_buf_str(tmp);
 		bool ok;
 		switch (f->op) {
 		case OP_EQ: ok = strcmp(v, f->value) == 0; break;
 		case OP_NE: ok = strcmp(v, f->value) != 0; break;
-		case OP_HAS: ok = memmem(v, ps->tmp.len, f->value, strlen(f->value)) != NULL; break;
-		default: ok = memmem(v, ps->tmp.len, f->value, strlen(f->value)) == NULL; break;
+		case OP_HAS: ok = memmem(v, tmp->len, f->value, strlen(f->value)) != NULL; break;
+		default: ok = memmem(v, tmp->len, f->value, strlen(f->value)) == NULL; break;
 		}
 		if (!ok)
 			return false;
 	}
 	return true;
-}
-
-/* Escaped cells of p in ps->line; returns 0 or -ENOMEM. */
-static int format_cells(struct ps *ps, const struct de_proc *p, uint32_t *off, uint32_t *width)
-{
-	de_buf_reset(&ps->line);
-	for (unsigned c = 0; c < ps->ncols; c++) {
-		off[c] = (uint32_t)ps->line.len;
-		de_buf_reset(&ps->tmp);
-		if (de_col_value(ps->cols[c], p, &ps->tmp))
-			de_emit_text(&ps->line, ps->tmp.data ? ps->tmp.data : "", ps->tmp.len);
-		else
-			de_buf_putc(&ps->line, '-');
-		width[c] = (uint32_t)de_emit_text_width(ps->line.data + off[c], ps->line.len - off[c]);
-		de_buf_putc(&ps->line, '\0');
-	}
-	return ps->line.err ? ps->line.err : ps->tmp.err;
 }
 
 static int emit_csv_header(struct ps *ps)
@@ -271,74 +255,124 @@ static int emit_csv_header(struct ps *ps)
 	return 0;
 }
 
-static int emit_csv(struct ps *ps, const struct de_proc *p)
+static void emit_csv(const struct ps *ps, const struct de_proc *p, struct de_buf *out,
+		     struct de_buf *tmp)
 {
-	de_buf_reset(&ps->line);
 	for (unsigned c = 0; c < ps->ncols; c++) {
 		if (c)
-			de_buf_putc(&ps->line, ',');
-		de_buf_reset(&ps->tmp);
-		if (de_col_value(ps->cols[c], p, &ps->tmp))
-			de_emit_csv_field(&ps->line, de_buf_str(&ps->tmp), ps->tmp.len);
+			de_buf_putc(out, ',');
+		de_buf_reset(tmp);
+		if (de_col_value(ps->cols[c], p, tmp))
+			de_emit_csv_field(out, de_buf_str(tmp), tmp->len);
 	}
-	de_buf_puts(&ps->line, "\r\n");
-	if (ps->line.err || ps->tmp.err)
-		return -ENOMEM;
-	fwrite(ps->line.data, 1, ps->line.len, ps->out);
-	return 0;
+	de_buf_puts(out, "\r\n");
 }
 
-static int emit_json(struct ps *ps, const struct de_proc *p)
-{
-	struct de_json j;
-	de_buf_reset(&ps->line);
-	de_json_init(&j, &ps->line);
-	de_proc_json(&j, p);
-	de_buf_putc(&ps->line, '\n');
-	if (ps->line.err)
-		return ps->line.err;
-	fwrite(ps->line.data, 1, ps->line.len, ps->out);
-	return 0;
-}
+/* A table row travels from a worker to the main thread as a record:
+ * header, one display width per column, then the escaped cells, each
+ * NUL-terminated. */
+struct row_rec {
+	int32_t pid, ppid;
+	uint8_t match, kthread;
+	uint32_t cells_len;
+};
 
-static int keep_row(struct ps *ps, const struct de_proc *p, bool match)
+static void emit_row(const struct ps *ps, const struct de_proc *p, bool match, struct de_buf *out,
+		     struct de_buf *tmp)
 {
-	if (ps->nrows == ps->cap) {
-		uint32_t cap = ps->cap ? ps->cap * 2 : 1024;
-		struct row *rows = realloc(ps->rows, cap * sizeof(*rows));
-		if (!rows)
-			return -ENOMEM;
-		ps->rows = rows;
-		ps->cap = cap;
+	size_t start = out->len;
+	struct row_rec h = { .pid = p->pid, .ppid = p->err[DE_PF_STAT] ? 0 : p->ppid,
+			     .match = match, .kthread = p->kthread };
+	uint32_t width[PS_MAX_COLS] = { 0 };
+	de_buf_append(out, &h, sizeof(h));
+	de_buf_append(out, width, ps->ncols * sizeof(width[0]));
+	size_t cells = out->len;
+	for (unsigned c = 0; c < ps->ncols; c++) {
+		size_t off = out->len;
+		de_buf_reset(tmp);
+		if (de_col_value(ps->cols[c], p, tmp))
+			de_emit_text(out, tmp->data ? tmp->data : "", tmp->len);
+		else
+			de_buf_putc(out, '-');
+		if (out->err)
+			return;
+		width[c] = (uint32_t)de_emit_text_width(out->data + off, out->len - off);
+		de_buf_putc(out, '\0');
 	}
-	struct row *r = &ps->rows[ps->nrows];
-	memset(r, 0, sizeof(*r));
-	r->pid = p->pid;
-	r->ppid = p->err[DE_PF_STAT] ? 0 : p->ppid;
-	r->match = match;
-	r->kthread = p->kthread;
-	int e = format_cells(ps, p, r->off, r->width);
-	if (e < 0)
-		return e;
-	r->cells = malloc(ps->line.len);
-	if (!r->cells)
-		return -ENOMEM;
-	memcpy(r->cells, ps->line.data, ps->line.len);
-	ps->nrows++;
-	return 0;
+	if (out->err)
+		return;
+	h.cells_len = (uint32_t)(out->len - cells);
+	memcpy(out->data + start, &h, sizeof(h));
+	memcpy(out->data + start + sizeof(h), width, ps->ncols * sizeof(width[0]));
 }
 
-static int on_proc(const struct de_proc *p, void *ud)
+/* In a scan worker: filter p and format it for the output. */
+static int on_proc(const struct de_proc *p, struct de_buf *out, struct de_buf *tmp, void *ud)
 {
-	struct ps *ps = ud;
-	bool match = matches(ps, p);
+	const struct ps *ps = ud;
+	bool match = matches(ps, p, tmp);
 	if (!match && !ps->tree)
 		return 0;
-	switch (ps->format) {
-	case PS_JSON: return emit_json(ps, p);
-	case PS_CSV: return emit_csv(ps, p);
-	default: return keep_row(ps, p, match);
+	if (ps->format == PS_JSON) {
+		struct de_json j;
+		de_json_init(&j, out);
+		de_proc_json(&j, p);
+		de_buf_putc(out, '\n');
+	} else if (ps->format == PS_CSV) {
+		emit_csv(ps, p, out, tmp);
+	} else {
+		emit_row(ps, p, match, out, tmp);
 	}
+	return out->err;
+}
+
+static int keep_rows(struct ps *ps, const char *data, size_t len)
+{
+	size_t pos = 0;
+	while (pos < len) {
+		struct row_rec h;
+		memcpy(&h, data + pos, sizeof(h));
+		pos += sizeof(h);
+		if (ps->nrows == ps->cap) {
+			uint32_t cap = ps->cap ? ps->cap * 2 : 1024;
+			struct row *rows = realloc(ps->rows, cap * sizeof(*rows));
+			if (!rows)
+				return -ENOMEM;
+			ps->rows = rows;
+			ps->cap = cap;
+		}
+		struct row *r = &ps->rows[ps->nrows];
+		memset(r, 0, sizeof(*r));
+		r->pid = h.pid;
+		r->ppid = h.ppid;
+		r->match = h.match;
+		r->kthread = h.kthread;
+		memcpy(r->width, data + pos, ps->ncols * sizeof(r->width[0]));
+		pos += ps->ncols * sizeof(r->width[0]);
+		r->cells = malloc(h.cells_len);
+		if (!r->cells)
+			return -ENOMEM;
+		memcpy(r->cells, data + pos, h.cells_len);
+		uint32_t off = 0;
+		for (unsigned c = 0; c < ps->ncols; c++) {
+			r->off[c] = off;
+			off += (uint32_t)strlen(r->cells + off) + 1;
+		}
+		pos += h.cells_len;
+		ps->nrows++;
+	}
+	return 0;
+}
+
+/* In the main thread, in pid order. */
+static int on_batch(const char *data, size_t len, void *ud)
+{
+	struct ps *ps = ud;
+	if (ps->format == PS_TABLE)
+		return keep_rows(ps, data, len);
+	if (fwrite(data, 1, len, ps->out) != len)
+		return -EIO;
+	return 0;
 }
 
 static int cmp_row_pid(const void *a, const void *b)
@@ -512,14 +546,20 @@ static void free_rows(struct ps *ps)
 	ps->nrows = 0;
 }
 
-static int snapshot(struct ps *ps, struct de_proc_reader *reader)
+static int snapshot(struct ps *ps, const struct de_proc_opts *po)
 {
 	if (ps->format == PS_CSV && ps->header)
 		emit_csv_header(ps);
-	int n = de_proc_scan(reader, on_proc, ps);
-	if (n < 0)
-		return n;
-	if (ps->format == PS_TABLE)
+	struct de_scan scan = {
+		.opts = po,
+		/* the hash cache is shared state: hash on one thread */
+		.threads = po->hash_algos ? 1 : 0,
+		.emit = on_proc,
+		.flush = on_batch,
+		.ud = ps,
+	};
+	int n = de_proc_scan_all(&scan);
+	if (n >= 0 && ps->format == PS_TABLE)
 		render_table(ps);
 	free_rows(ps);
 	return n;
@@ -625,7 +665,6 @@ int cmd_ps_main(int argc, char **argv)
 	if (de_config_init(&cfg) < 0)
 		return DE_EXIT_FAIL;
 	struct de_exehash_cache *cache = NULL;
-	struct de_proc_reader *reader = NULL;
 	if (de_cli_load_config(&common, &cfg) != DE_EXIT_OK)
 		goto out;
 
@@ -641,11 +680,6 @@ int cmd_ps_main(int argc, char **argv)
 		}
 		po.hash_algos = DE_HASH_SHA256 | DE_HASH_BLAKE3;
 		po.hash_cache = cache;
-	}
-	reader = de_proc_reader_new(&po);
-	if (!reader) {
-		de_log_errno(DE_LOG_ERROR, -errno, "cannot read %s", po.proc_root);
-		goto out;
 	}
 	ps.color = ps.format == PS_TABLE && de_cli_use_color();
 	static char outbuf[1 << 16];
@@ -667,9 +701,9 @@ int cmd_ps_main(int argc, char **argv)
 				ps.watch_secs);
 			de_buf_free(&t);
 		}
-		int n = snapshot(&ps, reader);
+		int n = snapshot(&ps, &po);
 		if (n < 0) {
-			de_log_errno(DE_LOG_ERROR, n, "snapshot failed");
+			de_log_errno(DE_LOG_ERROR, n, "cannot read %s", po.proc_root);
 			goto out;
 		}
 		fflush(ps.out);
@@ -685,9 +719,7 @@ int cmd_ps_main(int argc, char **argv)
 out:
 	free_rows(&ps);
 	free(ps.rows);
-	de_buf_free(&ps.tmp);
 	de_buf_free(&ps.line);
-	de_proc_reader_free(reader);
 	de_exehash_cache_free(cache);
 	de_config_free(&cfg);
 	return ret;

@@ -7,8 +7,11 @@
  * error, so deep nesting or a long document costs no more than what was
  * read up to the mistake. Anchors, aliases and tags are refused outright
  * (no billion laughs, no type games); libyaml does not detect duplicate
- * keys, so the walker does. Files are capped at DE_CONFIG_MAX_FILE_BYTES
- * and must be regular files.
+ * keys, so the walker does. Scalars are typed by the schema, not by YAML's
+ * resolution rules: quoting does not matter, and YAML 1.1 surprises (0755
+ * as octal, "no" as false in a string key) cannot happen. Dotted keys
+ * ("collector.argv_max_bytes: 1") are accepted as well as nested mappings.
+ * Files are capped at DE_CONFIG_MAX_FILE_BYTES and must be regular files.
  *
  * Every layer is applied to a private copy that replaces the caller's
  * struct only on success, so an error never leaves a half-applied
@@ -86,7 +89,8 @@ static int DE_PRINTF(4, 5) fail_at(struct walker *w, size_t line, size_t col, co
 	if (r < 0)
 		msg[0] = '\0';
 	struct de_buf b = DE_BUF_INIT;
-	de_cfg_seterr(w->err, w->errlen, "%s:%zu:%zu: %s", de_cfg_escape(&b, w->name), line + 1, col + 1, msg);
+	de_cfg_seterr(w->err, w->errlen, "%s:%zu:%zu: %s", de_cfg_escape(&b, w->name), line + 1,
+		      col + 1, msg);
 	de_buf_free(&b);
 	return -EINVAL;
 }
@@ -171,8 +175,8 @@ static const char *got_what(const yaml_event_t *ev, char *q, size_t qlen)
 	if (ev->type == YAML_SEQUENCE_START_EVENT)
 		return "a list";
 	char tmp[DE_CFG_QBUF];
-	de_cfg_seterr(q, qlen, "'%s'", de_cfg_quote(tmp, sizeof(tmp), (const char *)ev->data.scalar.value,
-				      ev->data.scalar.length));
+	const char *v = (const char *)ev->data.scalar.value;
+	de_cfg_seterr(q, qlen, "'%s'", de_cfg_quote(tmp, sizeof(tmp), v, ev->data.scalar.length));
 	return q;
 }
 
@@ -328,7 +332,7 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 	if (len > DE_CONFIG_MAX_FILE_BYTES) {
 		struct de_buf b = DE_BUF_INIT;
 		de_cfg_seterr(err, errlen, "%s: larger than %d bytes", de_cfg_escape(&b, name),
-		       DE_CONFIG_MAX_FILE_BYTES);
+			      DE_CONFIG_MAX_FILE_BYTES);
 		de_buf_free(&b);
 		return -EFBIG;
 	}
@@ -396,7 +400,7 @@ static int read_config(const char *path, bool optional, struct de_buf *out, bool
 		} else if (n > DE_CONFIG_MAX_FILE_BYTES) {
 			r = -EFBIG;
 			de_cfg_seterr(err, errlen, "%s: larger than %d bytes", de_cfg_escape(&nb, path),
-			       DE_CONFIG_MAX_FILE_BYTES);
+				      DE_CONFIG_MAX_FILE_BYTES);
 		} else {
 			out->len = (size_t)n;
 			out->data[n] = '\0';
@@ -535,6 +539,9 @@ static int load_files(struct de_config *cfg, const struct de_config_request *req
 int de_config_load(struct de_config *cfg, const struct de_config_request *req, char *err,
 		   size_t errlen)
 {
+	static const struct de_config_request no_flags = { 0 };
+	if (!req)
+		req = &no_flags;
 	struct de_config tmp;
 	int r = de_config_init(&tmp);
 	if (r < 0) {
@@ -550,7 +557,8 @@ int de_config_load(struct de_config *cfg, const struct de_config_request *req, c
 		const char *eq = strchr(ov, '=');
 		if (!eq) {
 			char q[DE_CFG_QBUF];
-			de_cfg_seterr(err, errlen, "--set %s: expected KEY=VALUE", de_cfg_quote(q, sizeof(q), ov, strlen(ov)));
+			de_cfg_seterr(err, errlen, "--set %s: expected KEY=VALUE",
+				      de_cfg_quote(q, sizeof(q), ov, strlen(ov)));
 			r = -EINVAL;
 			break;
 		}

@@ -98,6 +98,7 @@ void de_config_free(struct de_config *cfg);
  * returns a negative errno and writes one human-readable line
  * ("FILE:LINE:COL: reason" for file errors, "DAEMONEYE_X: reason" for
  * environment, "--set key: reason" for flags) into err.
+ * A NULL req means every layer and no flags.
  * `cfg` must have been set up by de_config_init() (or be zero-filled): on
  * success its previous content is freed and replaced, starting again from
  * the defaults; on failure it is left exactly as it was. */
@@ -113,14 +114,15 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 			  char *err, size_t errlen);
 
 /* Read the YAML file `path` and apply it on top of `cfg` like
- * de_config_load_buffer. Returns -ENOENT (with a message) when it does not
- * exist. */
+ * de_config_load_buffer. A missing file is an error here (-ENOENT, with a
+ * message), as is one that is not a regular file or cannot be read. */
 int de_config_load_file(struct de_config *cfg, const char *path, char *err, size_t errlen);
 
 /* Set one key from its text form (as for --set / the environment: lists
  * are comma-separated) and record `origin` (e.g. "flag --source") as its
  * provenance, with kind DE_ORIGIN_FLAG. On failure writes "KEY: reason"
- * (or "unknown key 'KEY'") into err and leaves `cfg` unchanged. */
+ * ("KEY: unknown key" for a key not in the schema) into err and leaves
+ * `cfg` unchanged. */
 int de_config_set(struct de_config *cfg, const char *key, const char *value, const char *origin,
 		  char *err, size_t errlen);
 

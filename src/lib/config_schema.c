@@ -6,7 +6,10 @@
  * config.c, the printers here and the defaults all use it. Defaults are
  * stored as text in the --set syntax and parsed by the same code as flags,
  * so they cannot drift from what the parser accepts. Fields are reached by
- * offset, so adding a key is one row here plus its field in config.h.
+ * offset, so adding a key is one row here, its field in config.h and
+ * DE_CFG_N_KEYS (checked at compile time). The one list type is tied to
+ * collector.redact_env and its count field; a second list key would need
+ * a count offset in the table.
  *
  * Parsing is strict on purpose: decimal integers only (no sign, no leading
  * zeros, overflow detected), a binary K/M/G suffix only where the table
@@ -74,6 +77,8 @@ void de_cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
 	if (r < 0)
 		err[0] = '\0';
 }
+
+/* ---- Messages, lookup ----------------------------------------------------- */
 
 const char *de_cfg_quote(char *out, size_t outlen, const char *s, size_t n)
 {
@@ -153,6 +158,8 @@ const char *de_cfg_expects(const struct de_cfg_key *k, char *out, size_t outlen)
 	return "?";
 }
 
+/* ---- Parsing one value ------------------------------------------------------ */
+
 /* Decimal digits with an optional binary K/M/G suffix. Returns 0, -EINVAL
  * (not a number), -EDOM (leading zero) or -ERANGE (overflows 64 bits). */
 static int parse_uint(const char *s, size_t n, bool suffix, uint64_t *out)
@@ -201,13 +208,13 @@ int de_cfg_list_add(struct de_config *cfg, const char *s, size_t n, char *why, s
 		return -EINVAL;
 	}
 	if (n >= DE_CONFIG_PATTERN_MAX) {
-		de_cfg_seterr(why, whylen, "pattern '%s' is longer than %d bytes", de_cfg_quote(q, sizeof(q), s, n),
-		       DE_CONFIG_PATTERN_MAX - 1);
+		de_cfg_seterr(why, whylen, "pattern '%s' is longer than %d bytes",
+			      de_cfg_quote(q, sizeof(q), s, n), DE_CONFIG_PATTERN_MAX - 1);
 		return -EINVAL;
 	}
 	if (has_control(s, n)) {
 		de_cfg_seterr(why, whylen, "pattern '%s' contains a control character",
-		       de_cfg_quote(q, sizeof(q), s, n));
+			      de_cfg_quote(q, sizeof(q), s, n));
 		return -EINVAL;
 	}
 	if (cfg->collector.n_redact_env >= DE_CONFIG_MAX_PATTERNS) {
@@ -252,17 +259,17 @@ static int set_uint(struct de_config *cfg, const struct de_cfg_key *k, const cha
 	int r = parse_uint(s, n, k->size_suffix, &v);
 	if (r == -EINVAL) {
 		de_cfg_seterr(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
-		       de_cfg_quote(q, sizeof(q), s, n));
+			      de_cfg_quote(q, sizeof(q), s, n));
 		return r;
 	}
 	if (r == -EDOM) {
 		de_cfg_seterr(why, whylen, "leading zeros are not allowed, got '%s'",
-		       de_cfg_quote(q, sizeof(q), s, n));
+			      de_cfg_quote(q, sizeof(q), s, n));
 		return -EINVAL;
 	}
 	if (r == -ERANGE || v < k->min || v > k->max) {
 		de_cfg_seterr(why, whylen, "must be between %ju and %ju, got '%s'", (uintmax_t)k->min,
-		       (uintmax_t)k->max, de_cfg_quote(q, sizeof(q), s, n));
+			      (uintmax_t)k->max, de_cfg_quote(q, sizeof(q), s, n));
 		return -ERANGE;
 	}
 	if (k->size == sizeof(uint64_t)) {
@@ -294,7 +301,8 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		}
 		break;
 	case DE_CFG_BOOL: {
-		static const char *const yes[] = { "true", "yes", "on" }, *const no[] = { "false", "no", "off" };
+		static const char *const yes[] = { "true", "yes", "on" };
+		static const char *const no[] = { "false", "no", "off" };
 		for (size_t i = 0; i < DE_ARRAY_SIZE(yes); i++) {
 			bool *p = field_ptr(cfg, k);
 			if (strlen(yes[i]) == n && strncasecmp(s, yes[i], n) == 0) {
@@ -312,7 +320,8 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		return set_uint(cfg, k, s, n, why, whylen);
 	case DE_CFG_PATH:
 		if (n > 0 && s[0] != '/') {
-			de_cfg_seterr(why, whylen, "must be an absolute path, got '%s'", de_cfg_quote(q, sizeof(q), s, n));
+			de_cfg_seterr(why, whylen, "must be an absolute path, got '%s'",
+				      de_cfg_quote(q, sizeof(q), s, n));
 			return -EINVAL;
 		}
 		if (n >= k->size) {
@@ -321,7 +330,7 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		}
 		if (has_control(s, n)) {
 			de_cfg_seterr(why, whylen, "path '%s' contains a control character",
-			       de_cfg_quote(q, sizeof(q), s, n));
+				      de_cfg_quote(q, sizeof(q), s, n));
 			return -EINVAL;
 		}
 		memcpy(field_ptr(cfg, k), s, n);
@@ -331,7 +340,7 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		return list_set_text(cfg, s, n, why, whylen);
 	}
 	de_cfg_seterr(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
-	       de_cfg_quote(q, sizeof(q), s, n));
+		      de_cfg_quote(q, sizeof(q), s, n));
 	return -EINVAL;
 }
 
@@ -348,7 +357,7 @@ void de_cfg_set_origin(struct de_config *cfg, size_t idx, enum de_config_origin_
 		o->text[0] = '\0';
 }
 
-
+/* Defaults come from the table, through the same parser as --set. */
 int de_config_init(struct de_config *cfg)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -358,7 +367,8 @@ int de_config_init(struct de_config *cfg)
 	cfg->n_origins = DE_CFG_N_KEYS;
 	for (size_t i = 0; i < DE_CFG_N_KEYS; i++) {
 		char why[256];
-		if (de_cfg_set_text(cfg, &de_cfg_keys[i], de_cfg_keys[i].def, strlen(de_cfg_keys[i].def), why, sizeof(why)) < 0) {
+		const struct de_cfg_key *k = &de_cfg_keys[i];
+		if (de_cfg_set_text(cfg, k, k->def, strlen(k->def), why, sizeof(why)) < 0) {
 			de_config_free(cfg);
 			return -EINVAL; /* a schema bug; the unit tests load the defaults */
 		}

@@ -23,6 +23,27 @@ ssize_t de_read_full(int fd, void *p, size_t n)
 	return (ssize_t)got;
 }
 
+/* read(2) into p[0..n), stopping at end of file or at the first short
+ * read: procfs and sysfs hand out a whole (small) file in one read, so a
+ * short read means the end, and not asking again saves a syscall per file. */
+static ssize_t read_until_short(int fd, char *p, size_t n)
+{
+	size_t got = 0;
+	while (got < n) {
+		size_t want = n - got;
+		ssize_t r = read(fd, p + got, want);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return de_neg_errno();
+		}
+		got += (size_t)r;
+		if ((size_t)r < want)
+			break;
+	}
+	return (ssize_t)got;
+}
+
 ssize_t de_read_file_at(int dirfd, const char *name, char *buf, size_t cap)
 {
 	if (cap == 0)
@@ -30,7 +51,7 @@ ssize_t de_read_file_at(int dirfd, const char *name, char *buf, size_t cap)
 	_cleanup_close_ int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW);
 	if (fd < 0)
 		return de_neg_errno();
-	ssize_t n = de_read_full(fd, buf, cap - 1);
+	ssize_t n = read_until_short(fd, buf, cap - 1);
 	if (n < 0) {
 		buf[0] = '\0';
 		return n;
@@ -71,10 +92,10 @@ ssize_t de_read_file_at_buf(int dirfd, const char *name, struct de_buf *out, siz
 				continue;
 			return de_neg_errno();
 		}
-		if (n == 0)
-			break;
 		out->len += (size_t)n;
 		out->data[out->len] = '\0';
+		if ((size_t)n < want && n < 4096)
+			break; /* short read below a page: the end (see read_until_short) */
 	}
 	return (ssize_t)out->len;
 }

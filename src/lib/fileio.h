@@ -2,8 +2,10 @@
  *
  * procfs files must be read with read(2) until EOF (their size is 0 in
  * stat), relative to an already-open directory so each read costs one path
- * component lookup. These helpers retry EINTR, never follow a path the
- * caller did not give, and always NUL-terminate.
+ * component lookup. A kernel file hands out its content in one read, so a
+ * short read is taken as the end of the file (one syscall saved per file;
+ * this holds for regular files too). These helpers retry EINTR, refuse to
+ * follow a symlink as the last component, and always NUL-terminate.
  */
 #ifndef DE_FILEIO_H
 #define DE_FILEIO_H

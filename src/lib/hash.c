@@ -17,7 +17,8 @@
  * binary could crash the collector. read() just sees a short file.
  *
  * The buffer is sized to the file when the file is small (most executables
- * are), so hashing a 30 KiB binary allocates and reads 32 KiB in one call.
+ * are), so hashing a 30 KiB binary allocates 32 KiB and takes two reads
+ * (the data, then EOF).
  * Regular files larger than the limit fail with -EFBIG before anything is
  * read; other files (pipes, procfs) fail as soon as they cross it.
  */
@@ -145,8 +146,10 @@ static int64_t hash_fd(int fd, bool positional, uint64_t offset, unsigned algos,
 			return -EFBIG;
 		/* st_size is a hint (procfs says 0, the file may grow): the
 		 * loop below reads to EOF whatever the buffer size. */
+		/* +1: the buffer always has room to see EOF, so a small
+		 * file takes one pass of the loop below (two reads). */
 		if (left < DE_HASH_BLOCK)
-			bufsz = DE_MAX(PAGE_ROUND((size_t)left), (size_t)4096);
+			bufsz = PAGE_ROUND((size_t)left + 1);
 		else
 			(void)posix_fadvise(fd, (off_t)start, 0, POSIX_FADV_SEQUENTIAL);
 	}

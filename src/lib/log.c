@@ -35,6 +35,7 @@ int de_log_level_parse(const char *s, enum de_log_level *out)
 	return -EINVAL;
 }
 
+DE_PRINTF(3, 0)
 static void vlog(enum de_log_level level, int err, const char *fmt, va_list ap)
 {
 	if (level < current_level)

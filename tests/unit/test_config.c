@@ -523,7 +523,8 @@ static void test_values(void **state)
 	assert_int_equal(c.log_level, DE_LOG_DEBUG);
 	SET_OK("collector.source", "NetLink");
 	assert_int_equal(c.collector.source, DE_SOURCE_NETLINK);
-	static const char *const truths[] = { "true", "YES", "On" }, *const lies[] = { "False", "no", "OFF" };
+	static const char *const truths[] = { "true", "YES", "On" };
+	static const char *const lies[] = { "False", "no", "OFF" };
 	for (int i = 0; i < 3; i++) {
 		SET_OK("collector.capture_env", truths[i]);
 		assert_true(c.collector.capture_env);
@@ -571,7 +572,8 @@ static void test_values(void **state)
 	item[63] = '\0';
 	char long_item[80];
 	snprintf(long_item, sizeof(long_item), "%sz", item);
-	assert_int_equal(de_config_set(&c, "collector.redact_env", long_item, "t", err, sizeof(err)), -EINVAL);
+	assert_int_equal(de_config_set(&c, "collector.redact_env", long_item, "t", err, sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "is longer than 63 bytes"));
 	assert_int_equal(de_config_set(&c, "no.such", "1", "t", err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "no.such: unknown key");
@@ -649,7 +651,8 @@ static void test_hostile(void **state)
 	assert_string_equal(err, "deep:1:1: unknown key 'k0'");
 
 	/* Invalid UTF-8 in a key, NUL in a key, control bytes in the file name. */
-	assert_int_equal(de_config_load_buffer(&c, "u", "\xff\xfe\xfd: 1\n", 7, err, sizeof(err)), -EINVAL);
+	assert_int_equal(de_config_load_buffer(&c, "u", "\xff\xfe\xfd: 1\n", 7, err, sizeof(err)),
+			 -EINVAL);
 	assert_null(strchr(err, '\n'));
 	assert_int_equal(de_config_load_buffer(&c, "u", "ab\xe9: 1\n", 7, err, sizeof(err)), -EINVAL);
 	assert_string_equal(err, "u:1:4: invalid trailing UTF-8 octet (0x3A)");
@@ -692,7 +695,8 @@ static void test_all_or_nothing(void **state)
 
 	static const char doc[] = "collector:\n  argv_max_bytes: 300\n  env_max_bytes: 1\n";
 	assert_int_equal(de_config_load_buffer(&c, "doc", doc, strlen(doc), err, sizeof(err)), -EINVAL);
-	assert_string_equal(err, "doc:3:18: collector.env_max_bytes: must be between 256 and 16777216, got '1'");
+	assert_string_equal(err, "doc:3:18: collector.env_max_bytes: must be between 256 and "
+				 "16777216, got '1'");
 	assert_int_equal(c.collector.argv_max_bytes, 4096);
 
 	const char *ov[] = { "collector.argv_max_bytes=512", "collector.source=bogus" };
@@ -751,7 +755,8 @@ static void test_print(void **state)
 	out = print_to_string(&c, true, false);
 	static const char head[] = "{\"log.level\":{\"value\":\"info\",\"origin\":\"default\"},";
 	assert_true(strncmp(out, head, strlen(head)) == 0);
-	assert_non_null(strstr(out, "\"collector.argv_max_bytes\":{\"value\":32768,\"origin\":\"default\"}"));
+	assert_non_null(strstr(out, "\"collector.argv_max_bytes\":{\"value\":32768,"
+				    "\"origin\":\"default\"}"));
 	assert_non_null(strstr(out, "\"collector.capture_env\":{\"value\":false,"));
 	assert_non_null(strstr(out, "\"collector.redact_env\":{\"value\":[\"*KEY*\",\"*SECRET*\","));
 	assert_non_null(strstr(out, "\"state_dir\":{\"value\":\"\","));
@@ -764,7 +769,8 @@ static void test_print(void **state)
 	assert_int_equal(de_config_load_buffer(&c, "we\"ird\x1b", "log: {level: debug}", 19, err,
 					       sizeof(err)), 0);
 	out = print_to_string(&c, false, false);
-	assert_non_null(strstr(out, "\nstate_dir                  = \"/tmp/a\\\"b\\\\c\\xff\"  # flag\\n--x\n"));
+	assert_non_null(strstr(out, "\nstate_dir                  = \"/tmp/a\\\"b\\\\c\\xff\"  "
+				    "# flag\\n--x\n"));
 	assert_non_null(strstr(out, "log.level                  = debug  # we\"ird\\e:1:14\n"));
 	free(out);
 	out = print_to_string(&c, true, false);
