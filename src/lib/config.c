@@ -383,6 +383,17 @@ static int read_config(const char *path, bool optional, struct de_buf *out, bool
 		r = de_neg_errno();
 		if (optional && (r == -ENOENT || r == -ENOTDIR))
 			return 0;
+		/* A default location inside a directory we may not search (an
+		 * unprivileged run with HOME=/root): whether the file exists
+		 * cannot be known, so it is skipped, and said so. A file that
+		 * visibly exists but cannot be read stays an error. */
+		struct stat lst;
+		if (optional && r == -EACCES && stat(path, &lst) < 0 && errno == EACCES) {
+			log_warning("%s: cannot tell whether it exists (permission denied); skipped",
+				    de_cfg_escape(&nb, path));
+			de_buf_free(&nb);
+			return 0;
+		}
 		de_cfg_seterr(err, errlen, "%s: %s", de_cfg_escape(&nb, path), strerror(-r));
 	} else if (fstat(fd, &st) < 0) {
 		r = de_neg_errno();

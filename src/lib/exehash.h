@@ -56,7 +56,10 @@ int de_exehash_pid(struct de_exehash_cache *c, const char *proc_root, pid_t pid,
  * of exactly the opened file (readlink of /proc/self/fd/<fd>). */
 int de_exehash_open_pid(const char *proc_root, pid_t pid);
 
-/* Same for an already-open file descriptor (`daemoneye hash`, tests). */
+/* Same for an already-open file descriptor (`daemoneye hash`, tests): the
+ * whole file is read with pread(2) from offset 0, the fd's offset is not
+ * used or moved. `id` and `cached` may be NULL. On a hit or after a merge,
+ * out->algos may hold more algorithms than asked for. */
 int de_exehash_fd(struct de_exehash_cache *c, int fd, unsigned algos, struct de_file_id *id,
 		  struct de_hashes *out, bool *cached);
 

@@ -81,6 +81,9 @@ for pid in stable:
         continue
     mine = ours_as_ps(p)
     theirs = before[pid]
+    if p["kernel_thread"] and p["comm"].startswith("kworker/"):
+        # kernel workers rename themselves after the work they run
+        mine, theirs = mine[:2], theirs[:2]
     # procps shows comm with its own escaping and args cut at 128 KiB;
     # compare field by field so a failure says which one.
     for name, a, b in zip(("ppid", "uid", "comm", "args"), mine, theirs):
