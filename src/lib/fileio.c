@@ -2,15 +2,18 @@
 #include "fileio.h"
 
 #include <fcntl.h>
+#include <stdint.h>
 #include <unistd.h>
 
 #include "macros.h"
 
-ssize_t de_read_full(int fd, void *p, size_t n)
+/* The loop behind de_read_full and de_pread_full (off < 0: read(2)). */
+static ssize_t read_loop(int fd, void *p, size_t n, int64_t off)
 {
 	size_t got = 0;
 	while (got < n) {
-		ssize_t r = read(fd, (char *)p + got, n - got);
+		ssize_t r = off < 0 ? read(fd, (char *)p + got, n - got)
+				    : pread(fd, (char *)p + got, n - got, (off_t)(off + (int64_t)got));
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
@@ -21,6 +24,15 @@ ssize_t de_read_full(int fd, void *p, size_t n)
 		got += (size_t)r;
 	}
 	return (ssize_t)got;
+}
+
+ssize_t de_read_full(int fd, void *p, size_t n) { return read_loop(fd, p, n, -1); }
+
+ssize_t de_pread_full(int fd, void *p, size_t n, uint64_t off)
+{
+	if (off > INT64_MAX)
+		return -EINVAL;
+	return read_loop(fd, p, n, (int64_t)off);
 }
 
 /* read(2) into p[0..n), stopping at end of file or at the first short

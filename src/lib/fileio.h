@@ -12,6 +12,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "buf.h"
@@ -30,5 +31,7 @@ ssize_t de_read_file_at_buf(int dirfd, const char *name, struct de_buf *out, siz
 /* read(2) retrying EINTR and short reads until `n` bytes or EOF. Returns the
  * bytes read or a negative errno. */
 ssize_t de_read_full(int fd, void *p, size_t n);
+/* The same with pread(2) from offset `off` (the fd's offset is unchanged). */
+ssize_t de_pread_full(int fd, void *p, size_t n, uint64_t off);
 
 #endif

@@ -103,24 +103,6 @@ static int hstate_final(struct hstate *h, struct de_hashes *out)
 	return 0;
 }
 
-/* pread(2) retrying EINTR and short reads until n bytes or EOF. */
-static ssize_t pread_full(int fd, void *p, size_t n, uint64_t off)
-{
-	size_t got = 0;
-	while (got < n) {
-		ssize_t r = pread(fd, (char *)p + got, n - got, (off_t)(off + got));
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return de_neg_errno();
-		}
-		if (r == 0)
-			break;
-		got += (size_t)r;
-	}
-	return (ssize_t)got;
-}
-
 /* The common body of de_hash_fd (positional = false: read(2) from the
  * current offset) and de_hash_fd_at (pread(2) from `offset`). */
 static int64_t hash_fd(int fd, bool positional, uint64_t offset, unsigned algos,
@@ -164,7 +146,7 @@ static int64_t hash_fd(int fd, bool positional, uint64_t offset, unsigned algos,
 
 	uint64_t total = 0;
 	for (;;) {
-		ssize_t n = positional ? pread_full(fd, buf, bufsz, offset + total)
+		ssize_t n = positional ? de_pread_full(fd, buf, bufsz, offset + total)
 				       : de_read_full(fd, buf, bufsz);
 		if (n < 0)
 			return n;
@@ -212,14 +194,19 @@ int de_hash_mem(const void *p, size_t n, unsigned algos, struct de_hashes *out)
 	return hstate_final(&h, out);
 }
 
-void de_hash_hex(const uint8_t digest[DE_HASH_LEN], char hex[DE_HASH_HEX_LEN])
+void de_hex(const uint8_t *p, size_t n, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";
-	for (size_t i = 0; i < DE_HASH_LEN; i++) {
-		hex[2 * i] = digits[digest[i] >> 4];
-		hex[2 * i + 1] = digits[digest[i] & 0xf];
+	for (size_t i = 0; i < n; i++) {
+		hex[2 * i] = digits[p[i] >> 4];
+		hex[2 * i + 1] = digits[p[i] & 0xf];
 	}
-	hex[2 * DE_HASH_LEN] = '\0';
+	hex[2 * n] = '\0';
+}
+
+void de_hash_hex(const uint8_t digest[DE_HASH_LEN], char hex[DE_HASH_HEX_LEN])
+{
+	de_hex(digest, DE_HASH_LEN, hex);
 }
 
 void de_blake3(const void *p, size_t n, uint8_t *out, size_t out_len)

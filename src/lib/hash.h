@@ -43,6 +43,9 @@ int64_t de_hash_fd_at(int fd, uint64_t offset, unsigned algos, uint64_t max_byte
 /* Hash a memory block. Returns 0 or a negative errno. */
 int de_hash_mem(const void *p, size_t n, unsigned algos, struct de_hashes *out);
 
+/* Lower-case hex of n bytes into hex[2n+1] (NUL-terminated). */
+void de_hex(const uint8_t *p, size_t n, char *hex);
+
 /* Lower-case hex of a 32-byte digest into hex[DE_HASH_HEX_LEN]. */
 void de_hash_hex(const uint8_t digest[DE_HASH_LEN], char hex[DE_HASH_HEX_LEN]);
 

@@ -197,12 +197,7 @@ void de_entity_id(const uint8_t boot_id[16], int32_t pid, uint64_t start_ticks,
 
 void de_entity_hex(const uint8_t id[DE_ENTITY_ID_LEN], char hex[DE_ENTITY_HEX_LEN])
 {
-	static const char d[] = "0123456789abcdef";
-	for (int i = 0; i < DE_ENTITY_ID_LEN; i++) {
-		hex[2 * i] = d[id[i] >> 4];
-		hex[2 * i + 1] = d[id[i] & 15];
-	}
-	hex[2 * DE_ENTITY_ID_LEN] = '\0';
+	de_hex(id, DE_ENTITY_ID_LEN, hex);
 }
 
 void de_tty_name(int32_t tty_nr, char *out, size_t cap)
@@ -561,51 +556,4 @@ int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *p)
 			p->partial = true;
 	}
 	return 0;
-}
-
-int de_proc_scan(struct de_proc_reader *r, int (*cb)(const struct de_proc *p, void *ud), void *ud)
-{
-	int fd = openat(r->root_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0)
-		return de_neg_errno();
-	DIR *d = fdopendir(fd);
-	if (!d) {
-		int e = de_neg_errno();
-		close(fd);
-		return e;
-	}
-	struct de_proc *p = malloc(sizeof(*p));
-	if (!p) {
-		closedir(d);
-		return -ENOMEM;
-	}
-	int count = 0, ret = 0;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		const char *s = de->d_name;
-		if (*s < '1' || *s > '9')
-			continue;
-		char *end;
-		long pid = strtol(s, &end, 10);
-		if (*end || pid <= 0 || pid > INT32_MAX)
-			continue;
-		int e = de_proc_read(r, (int32_t)pid, p);
-		if (e == -ESRCH)
-			continue;
-		if (e < 0) {
-			/* /proc/<pid> exists but cannot be opened: report the
-			 * process with every field unknown rather than hide it. */
-			for (int i = 0; i < DE_PF__COUNT; i++)
-				p->err[i] = e;
-		}
-		count++;
-		e = cb(p, ud);
-		if (e < 0) {
-			ret = e;
-			break;
-		}
-	}
-	free(p);
-	closedir(d);
-	return ret < 0 ? ret : count;
 }

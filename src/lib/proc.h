@@ -147,16 +147,10 @@ struct de_proc_reader;
 struct de_proc_reader *de_proc_reader_new(const struct de_proc_opts *o);
 void de_proc_reader_free(struct de_proc_reader *r);
 
-/* Read one process. Returns 0 (possibly partial), -ESRCH when the process
+/* Read one process (procscan.h reads them all). Returns 0 (possibly partial), -ESRCH when the process
  * does not exist (or exited before anything was read), or another negative
  * errno when /proc/<pid> itself cannot be opened. */
 int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *out);
-
-/* Read every process in proc_root, calling cb for each (in /proc order).
- * Processes that vanish before their first read are skipped. A negative
- * return from cb stops the scan and is returned. Returns the number of
- * processes passed to cb. */
-int de_proc_scan(struct de_proc_reader *r, int (*cb)(const struct de_proc *p, void *ud), void *ud);
 
 /* The entity id, as computed for a (boot id, pid, start ticks) triple. */
 void de_entity_id(const uint8_t boot_id[16], int32_t pid, uint64_t start_ticks,

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "procscan.h"
 
 static struct de_proc_reader *reader(uint32_t argv_max, bool env)
 {
@@ -376,25 +377,78 @@ static void test_unprivileged_pid1(void **state)
 	assert_int_equal(err[DE_PF_IO], -EACCES);
 }
 
-static int count_cb(const struct de_proc *p, void *ud)
+struct scan_count {
+	int procs, self;
+	int32_t last_pid;
+	bool ordered;
+};
+
+static int count_emit(const struct de_proc *p, struct de_buf *out, struct de_buf *scratch, void *ud)
 {
-	int *c = ud;
-	if (p->pid == getpid())
-		c[1] = 1;
-	c[0]++;
+	(void)scratch;
+	(void)ud;
+	return de_buf_append(out, &p->pid, sizeof(p->pid));
+}
+
+static int count_flush(const char *data, size_t len, void *ud)
+{
+	struct scan_count *c = ud;
+	for (size_t i = 0; i + sizeof(int32_t) <= len; i += sizeof(int32_t)) {
+		int32_t pid;
+		memcpy(&pid, data + i, sizeof(pid));
+		if (pid == getpid())
+			c->self = 1;
+		/* /proc lists pids in increasing order; output keeps that order */
+		if (pid <= c->last_pid)
+			c->ordered = false;
+		c->last_pid = pid;
+		c->procs++;
+	}
 	return 0;
 }
 
 static void test_scan(void **state)
 {
 	(void)state;
-	struct de_proc_reader *r = reader(4096, false);
-	int c[2] = { 0, 0 };
-	int n = de_proc_scan(r, count_cb, c);
-	assert_true(n > 3);
-	assert_int_equal(n, c[0]);
-	assert_int_equal(c[1], 1);
-	de_proc_reader_free(r);
+	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096 };
+	int single = 0;
+	for (unsigned threads = 1; threads <= 4; threads += 3) {
+		struct scan_count c = { .ordered = true };
+		struct de_scan s = { .opts = &o, .threads = threads, .emit = count_emit,
+				     .flush = count_flush, .ud = &c };
+		int n = de_proc_scan_all(&s);
+		assert_true(n > 3);
+		assert_int_equal(n, c.procs);
+		assert_int_equal(c.self, 1);
+		assert_true(c.ordered);
+		if (threads == 1)
+			single = n;
+		else /* same host, a moment later: about the same count */
+			assert_true(abs(n - single) < 1 + single / 10);
+	}
+}
+
+static int failing_emit(const struct de_proc *p, struct de_buf *out, struct de_buf *scratch,
+			void *ud)
+{
+	(void)out;
+	(void)scratch;
+	(void)ud;
+	return p->pid == 1 ? -EPIPE : 0;
+}
+
+static void test_scan_error_stops(void **state)
+{
+	(void)state;
+	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096 };
+	struct scan_count c = { .ordered = true };
+	struct de_scan s = { .opts = &o, .threads = 2, .emit = failing_emit, .flush = count_flush,
+			     .ud = &c };
+	assert_int_equal(de_proc_scan_all(&s), -EPIPE);
+	struct de_proc_opts bad = { .proc_root = "/nonexistent-proc" };
+	s.opts = &bad;
+	s.emit = count_emit;
+	assert_int_equal(de_proc_scan_all(&s), -ENOENT);
 }
 
 static void test_tty_name(void **state)
@@ -425,6 +479,7 @@ int main(void)
 		cmocka_unit_test(test_memfd_exe),
 		cmocka_unit_test(test_unprivileged_pid1),
 		cmocka_unit_test(test_scan),
+		cmocka_unit_test(test_scan_error_stops),
 		cmocka_unit_test(test_tty_name),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
