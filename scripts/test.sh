@@ -49,7 +49,7 @@ fuzz_tap=build-fuzz.tap
 if CC=clang setup build-fuzz -Dfuzz=true -Dtests=disabled -Db_sanitize=address,undefined \
      -Db_lundef=false --buildtype=debugoptimized; then
   for bin in build-fuzz/src/fuzz/fuzz_*; do
-    [ -x "$bin" ] || continue
+    [ -f "$bin" ] && [ -x "$bin" ] || continue
     name=${bin##*/fuzz_}
     corpus=tests/fuzz/$name
     work=$(mktemp -d)
