@@ -244,6 +244,21 @@ static bool matches(const struct ps *ps, const struct de_proc *p, struct de_buf 
 	return true;
 }
 
+/* The field groups the selected columns and filters need (JSON: all). */
+static unsigned needed_groups(const struct ps *ps)
+{
+	unsigned g = DE_PF_BIT(DE_PF_STAT);
+	for (unsigned c = 0; c < ps->ncols; c++)
+		if (ps->cols[c]->src >= 0)
+			g |= DE_PF_BIT(ps->cols[c]->src);
+	for (unsigned i = 0; i < ps->nfilters; i++)
+		if (ps->filters[i].col->src >= 0)
+			g |= DE_PF_BIT(ps->filters[i].col->src);
+	if (ps->user)
+		g |= DE_PF_BIT(DE_PF_STATUS);
+	return g;
+}
+
 static int emit_csv_header(struct ps *ps)
 {
 	for (unsigned c = 0; c < ps->ncols; c++) {
@@ -672,6 +687,8 @@ int cmd_ps_main(int argc, char **argv)
 	de_proc_opts_from_config(&po, &cfg);
 	if (capture_env)
 		po.capture_env = true;
+	if (ps.format != PS_JSON) /* read only what the columns and filters show */
+		po.groups = needed_groups(&ps);
 	if (ps.hash) {
 		cache = de_exehash_cache_new(cfg.hashing.cache_entries, cfg.hashing.max_file_bytes);
 		if (!cache) {

@@ -37,6 +37,7 @@ struct de_proc_reader {
 	int64_t ns_per_tick;
 	int64_t boot_realtime_ns; /* realtime - boottime at reader creation */
 	bool fd_size_counts;      /* st_size of /proc/<pid>/fd is the fd count */
+	unsigned groups;          /* DE_PF_BIT mask of what to read */
 	struct de_users *users;
 
 	char stat_buf[STAT_BUF];
@@ -131,6 +132,13 @@ struct de_proc_reader *de_proc_reader_new(const struct de_proc_opts *o)
 		errno = EINVAL;
 		goto err;
 	}
+	r->groups = o->groups ? o->groups | DE_PF_BIT(DE_PF_STAT)
+			      : ~(DE_PF_BIT(DE_PF_ENVIRON) | DE_PF_BIT(DE_PF_HASH));
+	r->groups &= ~(DE_PF_BIT(DE_PF_ENVIRON) | DE_PF_BIT(DE_PF_HASH));
+	if (o->capture_env)
+		r->groups |= DE_PF_BIT(DE_PF_ENVIRON);
+	if (o->hash_algos)
+		r->groups |= DE_PF_BIT(DE_PF_HASH) | DE_PF_BIT(DE_PF_EXE_FILE);
 	r->root_fd = open(root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->root_fd < 0)
 		goto err;
@@ -491,6 +499,15 @@ static void read_hash(struct de_proc_reader *r, struct de_proc *p)
 
 static bool gone(int e) { return e == -ESRCH || e == -ENOENT; }
 
+/* Whether group g is to be read; if not, marks it not requested. */
+static bool want(const struct de_proc_reader *r, struct de_proc *p, enum de_pf g)
+{
+	if (r->groups & DE_PF_BIT(g))
+		return true;
+	p->err[g] = DE_PF_NOT_REQUESTED;
+	return false;
+}
+
 int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *p)
 {
 	memset(p, 0, offsetof(struct de_proc, groups));
@@ -508,7 +525,8 @@ int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *p)
 		return -ESRCH;
 	if (r->o.fault_hook)
 		r->o.fault_hook(pid, DE_PF_STAT, r->o.fault_hook_ud);
-	read_status(r, dfd, p);
+	if (want(r, p, DE_PF_STATUS))
+		read_status(r, dfd, p);
 	if (r->o.fault_hook)
 		r->o.fault_hook(pid, DE_PF_STATUS, r->o.fault_hook_ud);
 	if (p->kthread) {
@@ -518,27 +536,38 @@ int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *p)
 			p->err[none[i]] = DE_PF_NOT_APPLICABLE;
 		p->argv = "";
 	} else {
-		read_cmdline(r, dfd, p);
-		read_exe(r, dfd, p);
-		read_link_field(dfd, "cwd", r->cwd, sizeof(r->cwd), &p->cwd, &p->err[DE_PF_CWD]);
-		read_link_field(dfd, "root", r->root, sizeof(r->root), &p->root, &p->err[DE_PF_ROOT]);
-		if (r->o.capture_env)
+		if (want(r, p, DE_PF_CMDLINE))
+			read_cmdline(r, dfd, p);
+		if (r->groups & (DE_PF_BIT(DE_PF_EXE) | DE_PF_BIT(DE_PF_EXE_FILE)))
+			read_exe(r, dfd, p);
+		want(r, p, DE_PF_EXE); /* mark whichever of the two was not asked for */
+		want(r, p, DE_PF_EXE_FILE);
+		if (want(r, p, DE_PF_CWD))
+			read_link_field(dfd, "cwd", r->cwd, sizeof(r->cwd), &p->cwd, &p->err[DE_PF_CWD]);
+		if (want(r, p, DE_PF_ROOT))
+			read_link_field(dfd, "root", r->root, sizeof(r->root), &p->root,
+					&p->err[DE_PF_ROOT]);
+		if (want(r, p, DE_PF_ENVIRON))
 			read_environ(r, dfd, p);
-		else
-			p->err[DE_PF_ENVIRON] = DE_PF_NOT_REQUESTED;
-		if (r->o.hash_algos && !p->err[DE_PF_EXE_FILE])
-			read_hash(r, p);
-		else if (r->o.hash_algos)
-			p->err[DE_PF_HASH] = p->err[DE_PF_EXE_FILE];
-		else
-			p->err[DE_PF_HASH] = DE_PF_NOT_REQUESTED;
+		if (want(r, p, DE_PF_HASH)) {
+			if (p->err[DE_PF_EXE_FILE])
+				p->err[DE_PF_HASH] = p->err[DE_PF_EXE_FILE];
+			else
+				read_hash(r, p);
+		}
 	}
-	read_io(r, dfd, p);
-	read_fd_count(r, dfd, p);
-	read_ns(dfd, p);
-	read_cgroup(r, dfd, p);
-	read_small_u32(r, dfd, "loginuid", &p->loginuid, &p->err[DE_PF_LOGINUID]);
-	read_small_u32(r, dfd, "sessionid", &p->sessionid, &p->err[DE_PF_SESSIONID]);
+	if (want(r, p, DE_PF_IO))
+		read_io(r, dfd, p);
+	if (want(r, p, DE_PF_FD))
+		read_fd_count(r, dfd, p);
+	if (want(r, p, DE_PF_NS))
+		read_ns(dfd, p);
+	if (want(r, p, DE_PF_CGROUP))
+		read_cgroup(r, dfd, p);
+	if (want(r, p, DE_PF_LOGINUID))
+		read_small_u32(r, dfd, "loginuid", &p->loginuid, &p->err[DE_PF_LOGINUID]);
+	if (want(r, p, DE_PF_SESSIONID))
+		read_small_u32(r, dfd, "sessionid", &p->sessionid, &p->err[DE_PF_SESSIONID]);
 
 	/* Did it exit while we read? A failure that looks like "gone" on any
 	 * file is confirmed by asking for stat again through the same fd. */

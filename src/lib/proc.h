@@ -52,6 +52,8 @@ enum de_pf {
 	DE_PF__COUNT
 };
 
+#define DE_PF_BIT(g) (1u << (g))
+
 /* err[] values besides 0 (read fine) and negative errnos. */
 #define DE_PF_NOT_REQUESTED 1
 #define DE_PF_NOT_APPLICABLE 2
@@ -131,6 +133,11 @@ struct de_proc_opts {
 	unsigned hash_algos;        /* 0: do not hash */
 	struct de_exehash_cache *hash_cache; /* required when hash_algos != 0 */
 	bool skip_users;            /* leave user NULL (no NSS lookups) */
+	/* Which field groups to read: a mask of DE_PF_BIT(group); 0 means all.
+	 * Unread groups are marked DE_PF_NOT_REQUESTED. stat is always read
+	 * (it carries the identity); environ needs capture_env and hash needs
+	 * hash_algos in any case. */
+	unsigned groups;
 	/* Fault injection for tests: called after the named group was read
 	 * (DE_PF_STAT, DE_PF_STATUS), e.g. to make the process exit mid-read.
 	 * NULL in production. */

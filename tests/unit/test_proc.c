@@ -203,6 +203,29 @@ static void test_empty_argv(void **state)
 	reap(pid);
 }
 
+static void test_groups_mask(void **state)
+{
+	(void)state;
+	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096,
+				  .groups = DE_PF_BIT(DE_PF_CMDLINE) | DE_PF_BIT(DE_PF_NS) };
+	struct de_proc_reader *r = de_proc_reader_new(&o);
+	assert_non_null(r);
+	struct de_proc p;
+	assert_int_equal(de_proc_read(r, getpid(), &p), 0);
+	assert_int_equal(p.err[DE_PF_STAT], 0); /* always: the identity */
+	assert_int_equal(p.err[DE_PF_CMDLINE], 0);
+	assert_int_equal(p.err[DE_PF_NS], 0);
+	assert_true(p.argc >= 1);
+	static const enum de_pf skipped[] = { DE_PF_STATUS, DE_PF_EXE, DE_PF_EXE_FILE, DE_PF_CWD,
+					      DE_PF_ROOT, DE_PF_IO, DE_PF_FD, DE_PF_CGROUP,
+					      DE_PF_LOGINUID, DE_PF_SESSIONID, DE_PF_ENVIRON,
+					      DE_PF_HASH };
+	for (size_t i = 0; i < sizeof(skipped) / sizeof(skipped[0]); i++)
+		assert_int_equal(p.err[skipped[i]], DE_PF_NOT_REQUESTED);
+	assert_null(p.exe);
+	de_proc_reader_free(r);
+}
+
 static void test_kernel_thread(void **state)
 {
 	(void)state;
@@ -472,6 +495,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_argv),
 		cmocka_unit_test(test_huge_argv),
 		cmocka_unit_test(test_empty_argv),
+		cmocka_unit_test(test_groups_mask),
 		cmocka_unit_test(test_kernel_thread),
 		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_exit_mid_read),
