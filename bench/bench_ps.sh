@@ -43,11 +43,13 @@ PY
 python3 - "$work/ps.json" "$total" "$rss" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
-ours, ps, table = (x["mean"] * 1000 for x in r)
-print(f"\nprocesses: {sys.argv[2]}")
-print(f"daemoneye ps --json (full detail): {ours:.1f} ms  (stddev {r[0]['stddev']*1000:.1f})")
-print(f"ps -eo pid,ppid,user,args:          {ps:.1f} ms")
-print(f"daemoneye ps (table):              {table:.1f} ms")
-print(f"ratio ps / daemoneye --json:       {ps/ours:.2f}x")
-print(f"daemoneye ps --json peak RSS:      {int(sys.argv[3])/1024:.1f} MiB")
+names = ["daemoneye ps --json (full detail)", "ps -eo pid,ppid,user,args", "daemoneye ps (table)"]
+print(f"\nprocesses on the host: {sys.argv[2]}")
+print(f"{'command':36} {'wall ms':>8} {'stddev':>7} {'user ms':>8} {'sys ms':>7}")
+for n, x in zip(names, r):
+    print(f"{n:36} {x['mean']*1000:8.1f} {x['stddev']*1000:7.1f} {x['user']*1000:8.1f} {x['system']*1000:7.1f}")
+ours, ps, table = (x["mean"] for x in r)
+print(f"ratio ps / daemoneye --json (wall): {ps/ours:.2f}x")
+print(f"ratio ps / daemoneye table (wall):  {ps/table:.2f}x")
+print(f"daemoneye ps --json peak RSS: {int(sys.argv[3])/1024:.1f} MiB")
 PY
