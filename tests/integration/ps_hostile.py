@@ -67,6 +67,10 @@ try:
         os.write(mfd, f.read())
     memfd = start(["sleep", "60"], exe=f"/proc/self/fd/{mfd}", pass_fds=(mfd,))
     os.close(mfd)
+    # a process that renames itself (comm) to newlines and escapes
+    evil_comm = start(["python3", "-c",
+                       "open('/proc/self/comm','w').write('a\\nb\\x1b[2J\\tc');"
+                       "import time; time.sleep(60)"])
     for p in (sh, odd, deleted, memfd):
         wait_exec(p.pid, "/usr/bin/python3")
     time.sleep(0.2)
@@ -89,6 +93,18 @@ try:
     rows = list(csv.reader(io.StringIO(out.decode("utf-8"))))
     ok(len(rows) == 2 and rows[0] == ["pid", "comm", "args"] and rows[1][0] == str(sh.pid),
        "csv: parses to a header and one row", rows)
+
+    for _ in range(100):
+        with open(f"/proc/{evil_comm.pid}/comm", "rb") as f:
+            if f.read().startswith(b"a\n"):
+                break
+        time.sleep(0.02)
+    res, p = one(evil_comm.pid)
+    ok(p and p["comm"] == "a\nb\x1b[2J\tc", "comm with newline/escape/tab exact in JSON",
+       p and repr(p["comm"]))
+    table = run(["ps", "--pid", str(evil_comm.pid), "-o", "pid,comm", "--no-header"]).stdout
+    ok(table.strip().endswith(b"a\\nb\\e[2J\\tc") and no_control_bytes(table),
+       "comm escaped in the table", table)
 
     res, p = one(odd.pid)
     ok(p and p["exe"] == name and p["exe_deleted"] is False,
