@@ -36,6 +36,21 @@ static struct de_proc_reader *reader(uint32_t argv_max, bool env)
 	return r;
 }
 
+/* In a child: own process group (so reap() kills grandchildren too) and
+ * stdio on /dev/null (so no grandchild holds the test's output open). */
+static void quiet_child(void)
+{
+	setpgid(0, 0);
+	int fd = open("/dev/null", O_RDWR);
+	if (fd >= 0) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
 /* Start argv[0] (a path) with argv/envp; waits until it has exec'd
  * (its /proc/<pid>/exe no longer points at this test). */
 static pid_t spawn(const char *path, const char *const argv[], const char *const envp[])
@@ -47,6 +62,7 @@ static pid_t spawn(const char *path, const char *const argv[], const char *const
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		quiet_child();
 		execve(path, (char *const *)argv, (char *const *)envp);
 		_exit(127);
 	}
@@ -67,6 +83,7 @@ static pid_t spawn(const char *path, const char *const argv[], const char *const
 
 static void reap(pid_t pid)
 {
+	kill(-pid, SIGKILL);
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 }
@@ -186,6 +203,7 @@ static void test_empty_argv(void **state)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		quiet_child();
 		/* sleep with no argv: newer kernels force argv = { "" } */
 		execve("/bin/sleep", (char *const *)argv, (char *const *)envp);
 		_exit(127);
@@ -336,6 +354,7 @@ static void test_memfd_exe(void **state)
 	pid_t pid = fork();
 	assert_true(pid >= 0);
 	if (pid == 0) {
+		quiet_child();
 		const char *const argv[] = { "sleep", "30", NULL };
 		const char *const envp[] = { NULL };
 		fexecve(mfd, (char *const *)argv, (char *const *)envp);
