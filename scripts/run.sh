@@ -6,4 +6,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
 scripts/build.sh build
-exec build/src/daemoneye ps --tree --watch 2 "$@"
+exec build/src/daemoneye ps --tree --no-kernel --watch 2 "$@"

@@ -50,7 +50,9 @@ struct row {
 
 struct ps {
 	enum ps_format format;
-	bool tree, header, wide, color, hash;
+	bool tree, header, wide, color, hash, no_kernel;
+	size_t line_budget; /* data rows that still fit the screen (--watch on a tty) */
+	size_t lines_cut;   /* data rows that did not */
 	unsigned watch_secs;
 	const struct de_col *cols[PS_MAX_COLS];
 	unsigned ncols;
@@ -88,6 +90,7 @@ static void usage(FILE *out)
 		"  --no-header         omit the table/CSV header\n"
 		"  -w, --wide          do not cut table lines to the terminal width\n"
 		"  --watch SECS        redraw the table every SECS seconds until interrupted\n"
+		"                      (on a terminal, cut to the window's height)\n"
 		"\n"
 		"Detail:\n"
 		"  --hash              hash executables (SHA-256 and BLAKE3; adds a sha256 column)\n"
@@ -97,6 +100,7 @@ static void usage(FILE *out)
 		"Selection (all must match):\n"
 		"  -p, --pid LIST      only these pids (comma-separated)\n"
 		"  -u, --user USER     only processes whose real user is USER (name or uid)\n"
+		"  -K, --no-kernel     leave out kernel threads\n"
 		"  -f, --filter EXPR   COLUMN=VALUE, COLUMN!=VALUE, COLUMN~TEXT (contains),\n"
 		"                      COLUMN!~TEXT; repeatable. Example: -f comm=sshd -f 'args~-D'\n"
 		"\n"
@@ -223,6 +227,8 @@ static bool matches(const struct ps *ps, const struct de_proc *p, struct de_buf 
 		if (!found)
 			return false;
 	}
+	if (ps->no_kernel && p->kthread)
+		return false;
 	if (ps->user && !user_matches(ps, p))
 		return false;
 	for (unsigned i = 0; i < ps->nfilters; i++) {
@@ -412,6 +418,24 @@ static unsigned term_width(const struct ps *ps)
 	return 80;
 }
 
+/* Data rows that fit a --watch screen (title, header and the "more"
+ * line take three); unlimited otherwise. */
+static size_t screen_rows(const struct ps *ps)
+{
+	struct winsize ws;
+	if (!ps->watch_secs || !isatty(fileno(ps->out)) ||
+	    ioctl(fileno(ps->out), TIOCGWINSZ, &ws) != 0 || ws.ws_row == 0)
+		return SIZE_MAX;
+	return ws.ws_row > 4 ? (size_t)ws.ws_row - 3 : 1;
+}
+
+static void print_cut(struct ps *ps)
+{
+	if (ps->lines_cut)
+		fprintf(ps->out, "... %zu more (narrow with -u, -f, -K, or enlarge the window)\n",
+			ps->lines_cut);
+}
+
 /* Append at most `cols` columns of escaped text s (cut at a code point). */
 static void put_cut(struct de_buf *b, const char *s, size_t len, size_t *cols)
 {
@@ -430,6 +454,13 @@ static void put_cut(struct de_buf *b, const char *s, size_t len, size_t *cols)
 static void print_row(struct ps *ps, const uint32_t *w, const char *const *cells,
 		      const uint32_t *cw, const char *prefix, bool header, bool dim, unsigned tw)
 {
+	if (!header) {
+		if (ps->line_budget == 0) {
+			ps->lines_cut++;
+			return;
+		}
+		ps->line_budget--;
+	}
 	struct de_buf *b = &ps->line;
 	de_buf_reset(b);
 	size_t room = tw ? tw : SIZE_MAX;
@@ -532,12 +563,15 @@ static void render_table(struct ps *ps)
 			for (unsigned c = 0; c < ps->ncols; c++)
 				w[c] = DE_MAX(w[c], ps->rows[i].width[c]);
 	unsigned tw = term_width(ps);
+	ps->line_budget = screen_rows(ps);
+	ps->lines_cut = 0;
 	if (ps->header)
 		print_row(ps, w, heads, hw, NULL, true, false, tw);
 	if (!ps->tree) {
 		for (uint32_t i = 0; i < ps->nrows; i++)
 			if (ps->rows[i].shown)
 				print_data_row(ps, &ps->rows[i], w, NULL, tw);
+		print_cut(ps);
 		return;
 	}
 	struct de_buf prefix = DE_BUF_INIT;
@@ -552,6 +586,7 @@ static void render_table(struct ps *ps)
 		print_tree(ps, i, w, &prefix, true, 0, tw);
 	}
 	de_buf_free(&prefix);
+	print_cut(ps);
 }
 
 static void free_rows(struct ps *ps)
@@ -601,6 +636,7 @@ int cmd_ps_main(int argc, char **argv)
 		{ "user", required_argument, NULL, 'u' },
 		{ "filter", required_argument, NULL, 'f' },
 		{ "wide", no_argument, NULL, 'w' },
+		{ "no-kernel", no_argument, NULL, 'K' },
 		{ NULL, 0, NULL, 0 },
 	};
 	struct de_cli_common common = { 0 };
@@ -609,7 +645,7 @@ int cmd_ps_main(int argc, char **argv)
 	bool capture_env = false;
 	int opt, ret = DE_EXIT_FAIL;
 
-	while ((opt = getopt_long(argc, argv, "ho:p:u:f:w", longopts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "ho:p:u:f:wK", longopts, NULL)) != -1) {
 		int c = de_cli_common_opt(&common, opt, optarg);
 		if (c < 0)
 			return DE_EXIT_USAGE;
@@ -626,6 +662,7 @@ int cmd_ps_main(int argc, char **argv)
 		case OPT_LIST: list_columns(); return DE_EXIT_OK;
 		case 'o': columns = optarg; break;
 		case 'w': ps.wide = true; break;
+		case 'K': ps.no_kernel = true; break;
 		case 'u': ps.user = optarg; break;
 		case 'p':
 			if (parse_pids(&ps, optarg) < 0)
