@@ -136,8 +136,60 @@ static __noinline void write_thread(struct seq_file *seq, struct task_struct *t)
 struct var_info {
 	__u64 groups;      /* address of group_info->gid[0] */
 	__u64 arg_start, arg_end;
-	__u32 ngroups, argv_len, size;
+	__u32 ngroups, argv_len, size, truncated;
 };
+
+/* bpf_loop() state for copying groups / argv out in chunks: the loop
+ * body is verified once, not once per iteration. */
+struct copy_ctx {
+	struct seq_file *seq;
+	struct task_struct *task;
+	__u64 src;
+	__u32 len;
+	int status;
+};
+
+static long copy_groups(__u32 i, void *arg)
+{
+	struct copy_ctx *c = arg;
+	char chunk[DE_SNAP_CHUNK];
+	__u32 done = i * DE_SNAP_CHUNK;
+	if (done >= c->len)
+		return 1;
+	__u32 n = c->len - done;
+	if (n > DE_SNAP_CHUNK)
+		n = DE_SNAP_CHUNK;
+	asm volatile("" : "+r"(n)); /* keep the mask: it is for the verifier */
+	n = ((n - 1) & (DE_SNAP_CHUNK - 1)) + 1;
+	if (bpf_probe_read_kernel(chunk, n, (void *)(c->src + done)) != 0)
+		__builtin_memset(chunk, 0xff, sizeof(chunk));
+	bpf_seq_write(c->seq, chunk, n);
+	return 0;
+}
+
+/* argv; after a fault the rest is zeros and status says why */
+static long copy_argv(__u32 i, void *arg)
+{
+	struct copy_ctx *c = arg;
+	char chunk[DE_SNAP_CHUNK];
+	__u32 done = i * DE_SNAP_CHUNK;
+	if (done >= c->len)
+		return 1;
+	__u32 n = c->len - done;
+	if (n > DE_SNAP_CHUNK)
+		n = DE_SNAP_CHUNK;
+	asm volatile("" : "+r"(n));
+	n = ((n - 1) & (DE_SNAP_CHUNK - 1)) + 1;
+	if (c->status == 0) {
+		long e = bpf_copy_from_user_task(chunk, n, (void *)(c->src + done), c->task, 0);
+		if (e < 0)
+			c->status = (int)e;
+	}
+	if (c->status != 0)
+		__builtin_memset(chunk, 0, sizeof(chunk));
+	bpf_seq_write(c->seq, chunk, n);
+	return 0;
+}
 
 static __noinline void write_ids(struct seq_file *seq, struct task_struct *t, struct var_info *v)
 {
@@ -210,6 +262,7 @@ static __noinline void write_ids(struct seq_file *seq, struct task_struct *t, st
 			if (len > cap) {
 				len = cap;
 				r.flags |= DE_SNAP_F_ARGV_TRUNC;
+				v->truncated = 1;
 			}
 			r.argv_len = (__u32)len;
 			v->arg_start = as;
@@ -267,8 +320,6 @@ int de_snapshot(struct bpf_iter__task *ctx)
 {
 	struct seq_file *seq = ctx->meta->seq;
 	struct task_struct *t = ctx->task;
-	char chunk[DE_SNAP_CHUNK];
-
 	if (!t)
 		return 0;
 	if (t->pid != t->tgid) {
@@ -279,44 +330,16 @@ int de_snapshot(struct bpf_iter__task *ctx)
 	write_ids(seq, t, &v);
 	write_res(seq, t);
 
-	/* supplementary groups, GROUPS_PER_CHUNK at a time */
-	for (__u32 i = 0; i < DE_SNAP_GROUPS_MAX / GROUPS_PER_CHUNK; i++) {
-		__u32 done = i * GROUPS_PER_CHUNK;
-		if (done >= v.ngroups)
-			break;
-		__u32 n = v.ngroups - done;
-		if (n > GROUPS_PER_CHUNK)
-			n = GROUPS_PER_CHUNK;
-		asm volatile("" : "+r"(n)); /* keep the mask: it is for the verifier */
-		n = ((n - 1) & (GROUPS_PER_CHUNK - 1)) + 1;
-		if (bpf_probe_read_kernel(chunk, n * 4, (void *)(v.groups + done * 4)) != 0)
-			__builtin_memset(chunk, 0xff, sizeof(chunk));
-		bpf_seq_write(seq, chunk, n * 4);
-	}
-
-	/* argv, DE_SNAP_CHUNK bytes at a time; after a fault the rest is zeros */
-	int status = 0;
-	for (__u32 i = 0; i < DE_SNAP_ARGV_MAX / DE_SNAP_CHUNK; i++) {
-		__u32 done = i * DE_SNAP_CHUNK;
-		if (done >= v.argv_len)
-			break;
-		__u32 n = v.argv_len - done;
-		if (n > DE_SNAP_CHUNK)
-			n = DE_SNAP_CHUNK;
-		asm volatile("" : "+r"(n)); /* keep the mask: it is for the verifier */
-		n = ((n - 1) & (DE_SNAP_CHUNK - 1)) + 1;
-		if (status == 0) {
-			long e = bpf_copy_from_user_task(chunk, n, (void *)(v.arg_start + done), t, 0);
-			if (e < 0)
-				status = (int)e;
-		}
-		if (status != 0)
-			__builtin_memset(chunk, 0, sizeof(chunk));
-		bpf_seq_write(seq, chunk, n);
-	}
+	struct copy_ctx c = { .seq = seq, .task = t, .src = v.groups, .len = v.ngroups * 4 };
+	bpf_loop(DE_SNAP_GROUPS_MAX / GROUPS_PER_CHUNK, copy_groups, &c, 0);
+	c.src = v.arg_start;
+	c.len = v.argv_len;
+	bpf_loop(DE_SNAP_ARGV_MAX / DE_SNAP_CHUNK, copy_argv, &c, 0);
+	int status = c.status;
 	/* /proc/PID/cmdline follows setproctitle() when argv's last byte is
-	 * not NUL: status 1 tells user space to read that case from /proc */
-	if (v.argv_len && status == 0) {
+	 * not NUL: status 1 tells user space to read that case from /proc.
+	 * Untruncated, that byte is in the copy (user space checks it). */
+	if (v.truncated && status == 0) {
 		char last = 0;
 		if (bpf_copy_from_user_task(&last, 1, (void *)(v.arg_end - 1), t, 0) == 0 && last)
 			status = 1;

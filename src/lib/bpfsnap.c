@@ -41,6 +41,9 @@ struct de_bpfsnap {
 	const struct de_snap_proc **procs; /* into buf, sorted by tgid */
 	struct thread_sums *sums;
 	size_t n;
+	/* Kernel 6.18 was seen to leave pid 1 (and its threads) out of the task
+	 * iterator: then index 0 is pid 1, to be read from /proc whole. */
+	bool pid1_from_proc;
 	uint32_t argv_max;   /* the configured cap */
 	uint64_t page_size;
 	int64_t ns_per_tick;
@@ -253,6 +256,9 @@ int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why,
 	ret = index_records(s);
 	if (ret < 0)
 		set_why(why, why_len, "parsing the BPF iterator's records", ret);
+	else
+		s->pid1_from_proc = (s->n == 0 || s->procs[0]->ids.tgid != 1) &&
+				    access("/proc/1", F_OK) == 0;
 out:
 	if (iter_fd >= 0)
 		close(iter_fd);
@@ -266,8 +272,14 @@ out:
 	return 0;
 }
 
-size_t de_bpfsnap_count(const struct de_bpfsnap *s) { return s->n; }
-int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i) { return s->procs[i]->ids.tgid; }
+size_t de_bpfsnap_count(const struct de_bpfsnap *s) { return s->n + s->pid1_from_proc; }
+
+int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i)
+{
+	if (s->pid1_from_proc && i-- == 0)
+		return 1;
+	return s->procs[i]->ids.tgid;
+}
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { return s->len; }
 uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s) { return s->load_ns; }
 uint64_t de_bpfsnap_read_ns(const struct de_bpfsnap *s) { return s->read_ns; }
@@ -324,6 +336,11 @@ static void cputime_adjust(uint64_t rtime, uint64_t utime, uint64_t stime, uint6
 
 unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p)
 {
+	if (s->pid1_from_proc && i-- == 0) {
+		memset(p, 0, sizeof(*p));
+		p->pid = 1;
+		return 0; /* all of it from /proc */
+	}
 	const struct de_snap_proc *r = s->procs[i];
 	const struct de_snap_ids *d = &r->ids;
 	const struct de_snap_res *x = &r->res;
@@ -407,7 +424,10 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 	const char *argv = var + (size_t)d->ngroups_copied * 4;
 	memcpy(&status, argv + d->argv_len, sizeof(status));
 	bool trunc = (d->flags & DE_SNAP_F_ARGV_TRUNC) != 0;
-	if (status == 0 && !(trunc && s->argv_max > DE_SNAP_ARGV_MAX)) {
+	/* untruncated argv whose last byte is not NUL: setproctitle(), which
+	 * /proc/PID/cmdline follows past argv; leave that to /proc */
+	bool proctitle = !trunc && d->argv_len && argv[d->argv_len - 1] != '\0';
+	if (status == 0 && !proctitle && !(trunc && s->argv_max > DE_SNAP_ARGV_MAX)) {
 		/* argv + d->argv_len is the status word: 0, so argv ends in NUL */
 		p->argv = argv;
 		p->argv_len = d->argv_len;

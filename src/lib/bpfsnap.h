@@ -52,7 +52,8 @@ int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i);
 
 /* Fill p from process i (p is reset first). Returns the mask of field groups
  * filled (DE_PF_BIT), their err[] set; the other groups are for
- * de_proc_complete(). Strings point into the snapshot. Thread-safe for
+ * de_proc_complete(). 0 means "p->pid only: read it all from /proc" (pid 1
+ * when the kernel's iterator left it out, seen on 6.18). Strings point into the snapshot. Thread-safe for
  * distinct p (the snapshot is only read). */
 unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p);
 

@@ -85,8 +85,11 @@ static void run_batch(struct scan_run *run, struct de_proc_reader *r, struct de_
 	size_t from = bi * BATCH_PIDS, to = DE_MIN(from + BATCH_PIDS, run->npids);
 	for (size_t i = from; i < to && !b->err && !atomic_load(&run->stop); i++) {
 		int e;
-		if (run->s->known)
-			e = de_proc_complete(r, p, run->s->known(i, p, run->s->known_ud));
+		unsigned have = run->s->known ? run->s->known(i, p, run->s->known_ud) : 0;
+		if (have)
+			e = de_proc_complete(r, p, have);
+		else if (run->s->known)
+			e = de_proc_read(r, p->pid, p);
 		else
 			e = de_proc_read(r, run->pids[i], p);
 		if (e == -ESRCH)
