@@ -30,26 +30,32 @@ total=$(ls -d /proc/[0-9]* | wc -l)
 echo "processes on the host: $total"
 
 hyperfine --warmup 3 --runs 15 --export-json "$work/ps.json" \
-  "$bin ps --json >/dev/null" \
+  "$bin ps --json --source proc >/dev/null" \
   "ps -eo pid,ppid,user,args >/dev/null" \
-  "$bin ps >/dev/null"
+  "$bin ps --source proc >/dev/null" \
+  "$bin ps --json --source bpf >/dev/null"
+
+# the BPF iterator read alone (the program's load and verification apart)
+for i in 1 2 3; do DE_BPF_STATS=1 "$bin" ps --json --source bpf 2>&1 >/dev/null | grep 'bpf:' || true; done
 
 rss=$(python3 - "$bin" <<'PY'
 import resource, subprocess, sys
-subprocess.run([sys.argv[1], "ps", "--json"], stdout=subprocess.DEVNULL, check=True)
+subprocess.run([sys.argv[1], "ps", "--json", "--source", "proc"], stdout=subprocess.DEVNULL, check=True)
 print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
 PY
 )
 python3 - "$work/ps.json" "$total" "$rss" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
-names = ["daemoneye ps --json (full detail)", "ps -eo pid,ppid,user,args", "daemoneye ps (table)"]
+names = ["daemoneye ps --json --source proc", "ps -eo pid,ppid,user,args",
+         "daemoneye ps --source proc (table)", "daemoneye ps --json --source bpf"]
 print(f"\nprocesses on the host: {sys.argv[2]}")
 print(f"{'command':36} {'wall ms':>8} {'stddev':>7} {'user ms':>8} {'sys ms':>7}")
 for n, x in zip(names, r):
     print(f"{n:36} {x['mean']*1000:8.1f} {x['stddev']*1000:7.1f} {x['user']*1000:8.1f} {x['system']*1000:7.1f}")
-ours, ps, table = (x["mean"] for x in r)
+ours, ps, table, bpf = (x["mean"] for x in r)
+print(f"ratio ps / daemoneye --json --source bpf (wall): {ps/bpf:.2f}x")
 print(f"ratio ps / daemoneye --json (wall): {ps/ours:.2f}x")
 print(f"ratio ps / daemoneye table (wall):  {ps/table:.2f}x")
-print(f"daemoneye ps --json peak RSS: {int(sys.argv[3])/1024:.1f} MiB")
+print(f"daemoneye ps --json --source proc peak RSS: {int(sys.argv[3])/1024:.1f} MiB")
 PY

@@ -15,6 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpfsnap.h"
 #include "cli.h"
 #include "commands.h"
 #include "emit.h"
@@ -29,6 +30,7 @@
 #define PS_MAX_PIDS 256
 
 enum ps_format { PS_TABLE, PS_JSON, PS_CSV };
+enum ps_source { SRC_AUTO, SRC_BPF, SRC_PROC };
 enum filter_op { OP_EQ, OP_NE, OP_HAS, OP_HASNT };
 
 struct filter {
@@ -54,6 +56,8 @@ struct ps {
 	size_t line_budget; /* data rows that still fit the screen (--watch on a tty) */
 	size_t lines_cut;   /* data rows that did not */
 	unsigned watch_secs;
+	enum ps_source source;
+	bool bpf_noticed; /* the auto fallback notice was printed */
 	const struct de_col *cols[PS_MAX_COLS];
 	unsigned ncols;
 	struct filter filters[PS_MAX_FILTERS];
@@ -96,6 +100,11 @@ static void usage(FILE *out)
 		"  --hash              hash executables (SHA-256 and BLAKE3; adds a sha256 column)\n"
 		"  --env               capture environments (values of secret-looking names redacted,\n"
 		"                      see collector.redact_env)\n"
+		"\n"
+		"Source:\n"
+		"  --source SRC        auto (default): a BPF task iterator when it can load (root,\n"
+		"                      BPF built in), else /proc with a notice on stderr; bpf: the\n"
+		"                      iterator or fail saying why; proc: /proc only\n"
 		"\n"
 		"Selection (all must match):\n"
 		"  -p, --pid LIST      only these pids (comma-separated)\n"
@@ -596,11 +605,51 @@ static void free_rows(struct ps *ps)
 	ps->nrows = 0;
 }
 
+static unsigned bpf_known(size_t i, struct de_proc *p, void *ud)
+{
+	return de_bpfsnap_fill(ud, i, p);
+}
+
+/* The BPF snapshot, or NULL for /proc (auto, with a notice). *err < 0 when
+ * --source bpf cannot have it. */
+static struct de_bpfsnap *take_bpf(struct ps *ps, const struct de_proc_opts *po, int *err)
+{
+	*err = 0;
+	if (ps->source == SRC_PROC || strcmp(po->proc_root ? po->proc_root : "/proc", "/proc") != 0)
+		return NULL;
+	char why[256];
+	struct de_bpfsnap *snap = NULL;
+	int e = de_bpfsnap_take(po->argv_max_bytes, &snap, why, sizeof(why));
+	if (e == 0) {
+		if (getenv("DE_BPF_STATS"))
+			fprintf(stderr, "daemoneye: bpf: %zu processes, %zu bytes, load %.1f ms, read %.1f ms\n",
+				de_bpfsnap_count(snap), de_bpfsnap_bytes(snap),
+				(double)de_bpfsnap_load_ns(snap) / 1e6,
+				(double)de_bpfsnap_read_ns(snap) / 1e6);
+		return snap;
+	}
+	if (ps->source == SRC_BPF) {
+		log_error("--source bpf: %s", why);
+		*err = e;
+	} else if (!ps->bpf_noticed) {
+		log_info("reading /proc: no BPF snapshot (%s)", why);
+		ps->bpf_noticed = true;
+	}
+	return NULL;
+}
+
 static int snapshot(struct ps *ps, const struct de_proc_opts *po)
 {
+	int e;
+	struct de_bpfsnap *snap = take_bpf(ps, po, &e);
+	if (e < 0)
+		return e;
 	if (ps->format == PS_CSV && ps->header)
 		emit_csv_header(ps);
 	struct de_scan scan = {
+		.known = snap ? bpf_known : NULL,
+		.n_known = snap ? de_bpfsnap_count(snap) : 0,
+		.known_ud = snap,
 		.opts = po,
 		/* the hash cache is shared state: hash on one thread */
 		.threads = po->hash_algos ? 1 : 0,
@@ -612,6 +661,7 @@ static int snapshot(struct ps *ps, const struct de_proc_opts *po)
 	if (n >= 0 && ps->format == PS_TABLE)
 		render_table(ps);
 	free_rows(ps);
+	de_bpfsnap_free(snap);
 	return n;
 }
 
@@ -620,7 +670,7 @@ static void on_signal(int sig) { (void)sig; watch_stop = 1; }
 
 int cmd_ps_main(int argc, char **argv)
 {
-	enum { OPT_JSON = 0x2000, OPT_CSV, OPT_TREE, OPT_HASH, OPT_ENV, OPT_NOHDR, OPT_WATCH, OPT_LIST };
+	enum { OPT_JSON = 0x2000, OPT_CSV, OPT_TREE, OPT_HASH, OPT_ENV, OPT_NOHDR, OPT_WATCH, OPT_LIST, OPT_SOURCE };
 	static const struct option longopts[] = {
 		DE_CLI_COMMON_LONGOPTS,
 		{ "json", no_argument, NULL, OPT_JSON },
@@ -631,6 +681,7 @@ int cmd_ps_main(int argc, char **argv)
 		{ "no-header", no_argument, NULL, OPT_NOHDR },
 		{ "watch", required_argument, NULL, OPT_WATCH },
 		{ "list-columns", no_argument, NULL, OPT_LIST },
+		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ "columns", required_argument, NULL, 'o' },
 		{ "pid", required_argument, NULL, 'p' },
 		{ "user", required_argument, NULL, 'u' },
@@ -660,6 +711,18 @@ int cmd_ps_main(int argc, char **argv)
 		case OPT_ENV: capture_env = true; break;
 		case OPT_NOHDR: ps.header = false; break;
 		case OPT_LIST: list_columns(); return DE_EXIT_OK;
+		case OPT_SOURCE:
+			if (strcmp(optarg, "auto") == 0) {
+				ps.source = SRC_AUTO;
+			} else if (strcmp(optarg, "bpf") == 0) {
+				ps.source = SRC_BPF;
+			} else if (strcmp(optarg, "proc") == 0) {
+				ps.source = SRC_PROC;
+			} else {
+				log_error("--source: expected auto, bpf or proc, not '%s'", optarg);
+				return DE_EXIT_USAGE;
+			}
+			break;
 		case 'o': columns = optarg; break;
 		case 'w': ps.wide = true; break;
 		case 'K': ps.no_kernel = true; break;
@@ -756,7 +819,9 @@ int cmd_ps_main(int argc, char **argv)
 			de_buf_free(&t);
 		}
 		int n = snapshot(&ps, &po);
-		if (n < 0) {
+		if (n < 0 && ps.source == SRC_BPF && n != -EIO && n != -ENOMEM) {
+			goto out; /* said why already */
+		} else if (n < 0) {
 			de_log_errno(DE_LOG_ERROR, n, "cannot read %s", po.proc_root);
 			goto out;
 		}

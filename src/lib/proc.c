@@ -499,13 +499,94 @@ static void read_hash(struct de_proc_reader *r, struct de_proc *p)
 
 static bool gone(int e) { return e == -ESRCH || e == -ENOENT; }
 
-/* Whether group g is to be read; if not, marks it not requested. */
-static bool want(const struct de_proc_reader *r, struct de_proc *p, enum de_pf g)
+/* Whether group g is to be read (in mask); if not, and p does not already
+ * have it (`have`), marks it not requested. */
+static bool want(unsigned mask, unsigned have, struct de_proc *p, enum de_pf g)
 {
-	if (r->groups & DE_PF_BIT(g))
+	if (mask & DE_PF_BIT(g))
 		return true;
-	p->err[g] = DE_PF_NOT_REQUESTED;
+	if (!(have & DE_PF_BIT(g)))
+		p->err[g] = DE_PF_NOT_REQUESTED;
 	return false;
+}
+
+/* Did it exit while we read? A failure that looks like "gone" on any
+ * file is confirmed by asking for stat again through the same fd. */
+static void check_gone(int dfd, struct de_proc *p)
+{
+	for (int i = 0; i < DE_PF__COUNT; i++) {
+		if (gone(p->err[i]) && i != DE_PF_EXE && i != DE_PF_EXE_FILE && i != DE_PF_HASH) {
+			struct stat st;
+			if (fstatat(dfd, "stat", &st, 0) < 0 && gone(de_neg_errno()))
+				p->partial = true;
+			break;
+		}
+	}
+	if (!p->partial && (gone(p->err[DE_PF_EXE]) || p->state == 'Z')) {
+		struct stat st;
+		if (fstatat(dfd, "stat", &st, 0) < 0)
+			p->partial = true;
+	}
+}
+
+static void mark_kthread(struct de_proc *p)
+{
+	static const enum de_pf none[] = { DE_PF_CMDLINE, DE_PF_EXE, DE_PF_EXE_FILE, DE_PF_CWD,
+					   DE_PF_ROOT, DE_PF_ENVIRON, DE_PF_HASH };
+	for (size_t i = 0; i < DE_ARRAY_SIZE(none); i++)
+		p->err[none[i]] = DE_PF_NOT_APPLICABLE;
+	p->argv = "";
+}
+
+/* Read the groups in `mask` (stat excepted) through dfd; `have` are the
+ * groups p already holds from elsewhere. */
+static void read_groups(struct de_proc_reader *r, int dfd, struct de_proc *p, unsigned mask,
+			unsigned have)
+{
+	int32_t pid = p->pid;
+	if (r->o.fault_hook)
+		r->o.fault_hook(pid, DE_PF_STAT, r->o.fault_hook_ud);
+	if (want(mask, have, p, DE_PF_STATUS))
+		read_status(r, dfd, p);
+	if (r->o.fault_hook)
+		r->o.fault_hook(pid, DE_PF_STATUS, r->o.fault_hook_ud);
+	if (p->kthread) {
+		mark_kthread(p);
+	} else {
+		if (want(mask, have, p, DE_PF_CMDLINE))
+			read_cmdline(r, dfd, p);
+		if (mask & (DE_PF_BIT(DE_PF_EXE) | DE_PF_BIT(DE_PF_EXE_FILE)))
+			read_exe(r, dfd, p);
+		want(mask, have, p, DE_PF_EXE); /* mark whichever of the two was not asked for */
+		want(mask, have, p, DE_PF_EXE_FILE);
+		if (want(mask, have, p, DE_PF_CWD))
+			read_link_field(dfd, "cwd", r->cwd, sizeof(r->cwd), &p->cwd, &p->err[DE_PF_CWD]);
+		if (want(mask, have, p, DE_PF_ROOT))
+			read_link_field(dfd, "root", r->root, sizeof(r->root), &p->root,
+					&p->err[DE_PF_ROOT]);
+		if (want(mask, have, p, DE_PF_ENVIRON))
+			read_environ(r, dfd, p);
+		if (want(mask, have, p, DE_PF_HASH)) {
+			if (p->err[DE_PF_EXE_FILE])
+				p->err[DE_PF_HASH] = p->err[DE_PF_EXE_FILE];
+			else
+				read_hash(r, p);
+		}
+	}
+	if (want(mask, have, p, DE_PF_IO))
+		read_io(r, dfd, p);
+	if (want(mask, have, p, DE_PF_FD))
+		read_fd_count(r, dfd, p);
+	if (want(mask, have, p, DE_PF_NS))
+		read_ns(dfd, p);
+	if (want(mask, have, p, DE_PF_CGROUP))
+		read_cgroup(r, dfd, p);
+	if (want(mask, have, p, DE_PF_LOGINUID))
+		read_small_u32(r, dfd, "loginuid", &p->loginuid, &p->err[DE_PF_LOGINUID]);
+	if (want(mask, have, p, DE_PF_SESSIONID))
+		read_small_u32(r, dfd, "sessionid", &p->sessionid, &p->err[DE_PF_SESSIONID]);
+
+	check_gone(dfd, p);
 }
 
 int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *p)
@@ -523,66 +604,42 @@ int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *p)
 	read_stat(r, dfd, p);
 	if (gone(p->err[DE_PF_STAT]))
 		return -ESRCH;
-	if (r->o.fault_hook)
-		r->o.fault_hook(pid, DE_PF_STAT, r->o.fault_hook_ud);
-	if (want(r, p, DE_PF_STATUS))
-		read_status(r, dfd, p);
-	if (r->o.fault_hook)
-		r->o.fault_hook(pid, DE_PF_STATUS, r->o.fault_hook_ud);
-	if (p->kthread) {
-		static const enum de_pf none[] = { DE_PF_CMDLINE, DE_PF_EXE, DE_PF_EXE_FILE, DE_PF_CWD,
-						   DE_PF_ROOT, DE_PF_ENVIRON, DE_PF_HASH };
-		for (size_t i = 0; i < DE_ARRAY_SIZE(none); i++)
-			p->err[none[i]] = DE_PF_NOT_APPLICABLE;
-		p->argv = "";
-	} else {
-		if (want(r, p, DE_PF_CMDLINE))
-			read_cmdline(r, dfd, p);
-		if (r->groups & (DE_PF_BIT(DE_PF_EXE) | DE_PF_BIT(DE_PF_EXE_FILE)))
-			read_exe(r, dfd, p);
-		want(r, p, DE_PF_EXE); /* mark whichever of the two was not asked for */
-		want(r, p, DE_PF_EXE_FILE);
-		if (want(r, p, DE_PF_CWD))
-			read_link_field(dfd, "cwd", r->cwd, sizeof(r->cwd), &p->cwd, &p->err[DE_PF_CWD]);
-		if (want(r, p, DE_PF_ROOT))
-			read_link_field(dfd, "root", r->root, sizeof(r->root), &p->root,
-					&p->err[DE_PF_ROOT]);
-		if (want(r, p, DE_PF_ENVIRON))
-			read_environ(r, dfd, p);
-		if (want(r, p, DE_PF_HASH)) {
-			if (p->err[DE_PF_EXE_FILE])
-				p->err[DE_PF_HASH] = p->err[DE_PF_EXE_FILE];
-			else
-				read_hash(r, p);
-		}
-	}
-	if (want(r, p, DE_PF_IO))
-		read_io(r, dfd, p);
-	if (want(r, p, DE_PF_FD))
-		read_fd_count(r, dfd, p);
-	if (want(r, p, DE_PF_NS))
-		read_ns(dfd, p);
-	if (want(r, p, DE_PF_CGROUP))
-		read_cgroup(r, dfd, p);
-	if (want(r, p, DE_PF_LOGINUID))
-		read_small_u32(r, dfd, "loginuid", &p->loginuid, &p->err[DE_PF_LOGINUID]);
-	if (want(r, p, DE_PF_SESSIONID))
-		read_small_u32(r, dfd, "sessionid", &p->sessionid, &p->err[DE_PF_SESSIONID]);
+	read_groups(r, dfd, p, r->groups, 0);
+	return 0;
+}
 
-	/* Did it exit while we read? A failure that looks like "gone" on any
-	 * file is confirmed by asking for stat again through the same fd. */
-	for (int i = 0; i < DE_PF__COUNT; i++) {
-		if (gone(p->err[i]) && i != DE_PF_EXE && i != DE_PF_EXE_FILE && i != DE_PF_HASH) {
-			struct stat st;
-			if (fstatat(dfd, "stat", &st, 0) < 0 && gone(de_neg_errno()))
-				p->partial = true;
-			break;
-		}
+int de_proc_complete(struct de_proc_reader *r, struct de_proc *p, unsigned have)
+{
+	have |= DE_PF_BIT(DE_PF_STAT);
+	p->start_time_ns = r->boot_realtime_ns + (int64_t)p->start_ticks * r->ns_per_tick;
+	de_entity_id(r->boot_id, p->pid, p->start_ticks, p->entity_id);
+	if ((have & DE_PF_BIT(DE_PF_STATUS)) && !p->err[DE_PF_STATUS] && r->users)
+		p->user = de_users_name(r->users, p->uid[DE_ID_REAL]);
+	unsigned mask = r->groups & ~have;
+	if (p->kthread) /* only what a kernel thread has at all */
+		mask &= ~(DE_PF_BIT(DE_PF_CMDLINE) | DE_PF_BIT(DE_PF_EXE) | DE_PF_BIT(DE_PF_EXE_FILE) |
+			  DE_PF_BIT(DE_PF_CWD) | DE_PF_BIT(DE_PF_ROOT) | DE_PF_BIT(DE_PF_ENVIRON) |
+			  DE_PF_BIT(DE_PF_HASH));
+	if (!mask) {
+		for (int g = 0; g < DE_PF__COUNT; g++)
+			if (!(have & DE_PF_BIT(g)))
+				p->err[g] = DE_PF_NOT_REQUESTED;
+		if (p->kthread)
+			mark_kthread(p);
+		return 0;
 	}
-	if (!p->partial && (gone(p->err[DE_PF_EXE]) || p->state == 'Z')) {
-		struct stat st;
-		if (fstatat(dfd, "stat", &st, 0) < 0)
-			p->partial = true;
+	char name[16];
+	snprintf(name, sizeof(name), "%d", (int)p->pid);
+	_cleanup_close_ int dfd = openat(r->root_fd, name, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0) {
+		/* exited since the snapshot: keep what we have, say so */
+		int e = errno == ENOENT ? -ESRCH : de_neg_errno();
+		for (int g = 0; g < DE_PF__COUNT; g++)
+			if (mask & DE_PF_BIT(g))
+				p->err[g] = e;
+		p->partial = e == -ESRCH;
+		return 0;
 	}
+	read_groups(r, dfd, p, mask, have);
 	return 0;
 }

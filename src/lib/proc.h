@@ -159,6 +159,16 @@ void de_proc_reader_free(struct de_proc_reader *r);
  * errno when /proc/<pid> itself cannot be opened. */
 int de_proc_read(struct de_proc_reader *r, int32_t pid, struct de_proc *out);
 
+/* Complete a process that another source (the BPF iterator, bpfsnap.h)
+ * has partly filled: p holds pid, start_ticks, kthread and every group in
+ * `have` (their err[] set). Computes the entity id, start time and user
+ * name, and reads the groups the reader's options ask for that are not in
+ * `have` from /proc (stat is never re-read). If /proc/<pid> is gone by
+ * then, those groups get -ESRCH and p is marked partial. Note: a pid
+ * reused between the snapshot and this call would mix two processes; the
+ * window is the few milliseconds of one `ps`. Returns 0. */
+int de_proc_complete(struct de_proc_reader *r, struct de_proc *p, unsigned have);
+
 /* The entity id, as computed for a (boot id, pid, start ticks) triple. */
 void de_entity_id(const uint8_t boot_id[16], int32_t pid, uint64_t start_ticks,
 		  uint8_t out[DE_ENTITY_ID_LEN]);

@@ -84,7 +84,14 @@ static void run_batch(struct scan_run *run, struct de_proc_reader *r, struct de_
 	struct batch *b = &run->batches[bi];
 	size_t from = bi * BATCH_PIDS, to = DE_MIN(from + BATCH_PIDS, run->npids);
 	for (size_t i = from; i < to && !b->err && !atomic_load(&run->stop); i++) {
-		int e = de_proc_read(r, run->pids[i], p);
+		int e;
+		unsigned have = run->s->known ? run->s->known(i, p, run->s->known_ud) : 0;
+		if (have)
+			e = de_proc_complete(r, p, have);
+		else if (run->s->known)
+			e = de_proc_read(r, p->pid, p);
+		else
+			e = de_proc_read(r, run->pids[i], p);
 		if (e == -ESRCH)
 			continue; /* gone before we got to it */
 		if (e < 0) {
@@ -146,7 +153,12 @@ static unsigned thread_count(const struct de_scan *s)
 int de_proc_scan_all(const struct de_scan *s)
 {
 	struct scan_run run = { .s = s };
-	int ret = list_pids(s->opts->proc_root ? s->opts->proc_root : "/proc", &run.pids, &run.npids);
+	int ret = 0;
+	if (s->known)
+		run.npids = s->n_known; /* pids come from the source */
+	else
+		ret = list_pids(s->opts->proc_root ? s->opts->proc_root : "/proc", &run.pids,
+				&run.npids);
 	if (ret < 0)
 		return ret;
 	run.nbatches = (run.npids + BATCH_PIDS - 1) / BATCH_PIDS;

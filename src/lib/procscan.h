@@ -25,6 +25,14 @@ struct de_scan {
 	/* In the calling thread, in pid order: consume a batch's output. */
 	int (*flush)(const char *data, size_t len, void *ud);
 	void *ud;
+	/* Optional: processes already read from another source (the BPF
+	 * iterator, bpfsnap.h), in pid order, instead of listing proc_root.
+	 * A worker calls known(i, p, known_ud) to fill p: it returns the mask
+	 * of groups it filled (DE_PF_BIT), and de_proc_complete() adds the rest
+	 * from /proc; 0 means read p->pid from /proc whole. n_known may be 0. */
+	unsigned (*known)(size_t i, struct de_proc *p, void *known_ud);
+	size_t n_known;
+	void *known_ud;
 };
 
 /* Returns the number of processes read, or a negative errno (the first

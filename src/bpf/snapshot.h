@@ -1,0 +1,102 @@
+/* snapshot.h: the records the BPF task iterator (snapshot.bpf.c) writes and
+ * bpfsnap.c reads, shared by both sides.
+ *
+ * One iteration writes, per task:
+ *   - a thread-group leader: struct de_snap_proc (de_snap_ids then
+ *     de_snap_res), then ngroups_copied gids
+ *     (u32), then argv_len bytes of argv, then a u32 "argv status" (0, or a
+ *     negative errno from bpf_copy_from_user_task); `size` covers it all;
+ *   - any other thread: struct de_snap_thread (its own times, faults and I/O
+ *     counters, which /proc adds to its process's totals).
+ * Records are variable-length and 8-byte aligned (size is a multiple of 8).
+ * Integers are native-endian; ids are the kernel's global (init namespace)
+ * values. Raw kernel values are carried (task state bits, page counts,
+ * tty driver numbers) and turned into /proc's units in user space.
+ */
+#ifndef DE_BPF_SNAPSHOT_H
+#define DE_BPF_SNAPSHOT_H
+
+#ifndef __bpf__
+#include <linux/types.h>
+#endif
+
+#define DE_SNAP_ARGV_MAX 16384   /* hard cap: a record must fit the 32 KiB seq buffer */
+#define DE_SNAP_CHUNK 128        /* argv and groups are copied through the stack in chunks */
+#define DE_SNAP_GROUPS_MAX 256
+
+enum de_snap_kind { DE_SNAP_PROC = 1, DE_SNAP_THREAD = 2 };
+
+/* flags */
+#define DE_SNAP_F_MM 0x1            /* has an mm: argv, vsize, rss, exe are valid */
+#define DE_SNAP_F_ARGV_TRUNC 0x2    /* argv longer than the cap */
+#define DE_SNAP_F_PROCTITLE 0x4     /* argv's last byte is not NUL (setproctitle) */
+#define DE_SNAP_F_EXE 0x8           /* exe_* valid */
+#define DE_SNAP_F_NS 0x10           /* ns[] valid (nsproxy present) */
+#define DE_SNAP_F_AUDIT 0x20        /* loginuid / sessionid valid */
+#define DE_SNAP_F_RSS 0x40          /* rss_pages valid (percpu_counter rss_stat) */
+#define DE_SNAP_F_NNP 0x80          /* no_new_privs */
+#define DE_SNAP_F_TTY 0x100         /* tty_* valid */
+
+struct de_snap_io {
+	__u64 rchar, wchar, syscr, syscw, read_bytes, write_bytes, cancelled_write_bytes;
+};
+
+struct de_snap_thread {
+	__u16 kind;      /* DE_SNAP_THREAD */
+	__u16 pad;
+	__u32 size;
+	__s32 tgid, tid;
+	__u64 utime, stime, sum_exec_runtime;
+	__u64 min_flt, maj_flt;
+	struct de_snap_io io;
+};
+
+/* ns[] order: DE_NS_PID, MNT, NET, USER, UTS, IPC, CGROUP (proc.h) */
+#define DE_SNAP_NS 7
+
+/* A process record is two structs back to back (each is built in its own
+ * BPF stack frame: together they exceed the 512-byte stack). */
+struct de_snap_ids {
+	__u16 kind;      /* DE_SNAP_PROC */
+	__u16 pad;
+	__u32 size;      /* whole record: both parts, groups, argv, trailer */
+	__s32 tgid, ppid, pgid, sid;
+	__u32 flags;     /* DE_SNAP_F_MM, _ARGV_TRUNC, _AUDIT, _NNP, _TTY */
+	__u32 task_flags;
+	__u32 state, exit_state;
+	__s32 prio, static_prio;
+	__s32 nr_threads;
+	__s32 seccomp;
+	__u32 uid[4], gid[4];     /* real, effective, saved, fs */
+	__u64 cap_inh, cap_prm, cap_eff, cap_bnd, cap_amb;
+	__u32 loginuid, sessionid;
+	__u64 start_boottime;     /* ns */
+	__s32 tty_major, tty_minor_start, tty_index;
+	__u32 ngroups;            /* the real count (may exceed ngroups_copied) */
+	__u32 ngroups_copied;
+	__u32 argv_len;           /* bytes of argv that follow the groups */
+	char comm[16];
+};
+
+struct de_snap_res {
+	__u32 flags;     /* DE_SNAP_F_EXE, _NS, _RSS */
+	__u32 pad;
+	/* the leader's own counters plus those of threads that exited
+	 * (signal_struct); live threads come as de_snap_thread records */
+	__u64 utime, stime, sum_exec_runtime;
+	__u64 prev_utime, prev_stime; /* signal->prev_cputime, for cputime_adjust */
+	__u64 min_flt, maj_flt;
+	struct de_snap_io io;
+	__u64 total_vm, rss_pages;
+	__u64 ns[DE_SNAP_NS];
+	__u64 exe_dev, exe_ino, exe_size;
+	__s64 exe_mtime_sec, exe_ctime_sec;
+	__u32 exe_mtime_nsec, exe_ctime_nsec;
+};
+
+struct de_snap_proc {
+	struct de_snap_ids ids;
+	struct de_snap_res res;
+};
+
+#endif

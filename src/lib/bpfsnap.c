@@ -1,0 +1,474 @@
+/* bpfsnap.c: see bpfsnap.h.
+ *
+ * The whole iterator output is read into one buffer (a few hundred bytes
+ * per process: ~5 MB for 10,000), indexed by pid, and other threads'
+ * counters are summed into their process, as /proc does. Records are
+ * only read after that, so workers can fill processes in parallel.
+ */
+#include "bpfsnap.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "de_build.h"
+
+#if DE_HAVE_BPF
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <sys/sysmacros.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "macros.h"
+#include "snapshot.h"
+#include "snapshot.skel.h"
+
+#define PF_KTHREAD 0x00200000u
+#define READ_CHUNK (1u << 20)
+
+/* Per process: what the other threads add (times, faults, I/O). */
+struct thread_sums {
+	uint64_t utime, stime, rtime, minflt, majflt;
+	struct de_snap_io io;
+};
+
+struct de_bpfsnap {
+	char *buf;
+	size_t len;
+	const struct de_snap_proc **procs; /* into buf, sorted by tgid */
+	struct thread_sums *sums;
+	size_t n;
+	/* Kernel 6.18 was seen to leave pid 1 (and its threads) out of the task
+	 * iterator: then index 0 is pid 1, to be read from /proc whole. */
+	bool pid1_from_proc;
+	uint32_t argv_max;   /* the configured cap */
+	uint64_t page_size;
+	int64_t ns_per_tick;
+	uint64_t load_ns, read_ns;
+};
+
+bool de_bpfsnap_built(void) { return true; }
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* libbpf's messages are noise for a user unless debugging (the reason a
+ * load failed is reported from errno). */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || !getenv("DE_BPF_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+static void set_why(char *why, size_t len, const char *what, int err)
+{
+	const char *hint = "";
+	if ((err == -EPERM || err == -EACCES) && geteuid())
+		hint = " (needs root)";
+	else if (err == -EACCES || err == -EINVAL)
+		hint = " (rejected by the kernel's verifier; DE_BPF_DEBUG=1 shows its log)";
+	else if (err == -EPERM)
+		hint = " (BPF not permitted here)";
+	else if (err == -ENOENT || err == -ESRCH)
+		hint = " (kernel lacks BTF or task iterators)";
+	snprintf(why, len, "%s: %s%s", what, strerror(-err), hint);
+}
+
+static int cmp_proc(const void *a, const void *b)
+{
+	const struct de_snap_proc *x = *(const struct de_snap_proc *const *)a;
+	const struct de_snap_proc *y = *(const struct de_snap_proc *const *)b;
+	return (x->ids.tgid > y->ids.tgid) - (x->ids.tgid < y->ids.tgid);
+}
+
+static ssize_t find_tgid(const struct de_bpfsnap *s, int32_t tgid)
+{
+	size_t lo = 0, hi = s->n;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		int32_t v = s->procs[mid]->ids.tgid;
+		if (v == tgid)
+			return (ssize_t)mid;
+		if (v < tgid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return -1;
+}
+
+static void add_io(struct de_snap_io *a, const struct de_snap_io *b)
+{
+	a->rchar += b->rchar;
+	a->wchar += b->wchar;
+	a->syscr += b->syscr;
+	a->syscw += b->syscw;
+	a->read_bytes += b->read_bytes;
+	a->write_bytes += b->write_bytes;
+	a->cancelled_write_bytes += b->cancelled_write_bytes;
+}
+
+/* Walk the records twice: index the processes, then add up the threads. */
+static int index_records(struct de_bpfsnap *s)
+{
+	size_t cap = 0, pos = 0;
+	while (pos + 8 <= s->len) {
+		uint16_t kind;
+		uint32_t size;
+		memcpy(&kind, s->buf + pos, sizeof(kind));
+		memcpy(&size, s->buf + pos + 4, sizeof(size));
+		if (size < 8 || size % 8 || size > s->len - pos)
+			return -EPROTO;
+		if (kind == DE_SNAP_PROC) {
+			const struct de_snap_proc *r = (const void *)(s->buf + pos);
+			if (size < sizeof(*r) ||
+			    size - sizeof(*r) < (size_t)r->ids.ngroups_copied * 4 + r->ids.argv_len + 4 ||
+			    r->ids.ngroups_copied > DE_SNAP_GROUPS_MAX)
+				return -EPROTO;
+			if (s->n == cap) {
+				cap = cap ? 2 * cap : 1024;
+				const struct de_snap_proc **np = realloc(s->procs, cap * sizeof(*np));
+				if (!np)
+					return -ENOMEM;
+				s->procs = np;
+			}
+			s->procs[s->n++] = r;
+		} else if (kind != DE_SNAP_THREAD) {
+			return -EPROTO;
+		}
+		pos += size;
+	}
+	if (pos != s->len)
+		return -EPROTO;
+	/* the iterator walks pids in increasing order; make sure of it */
+	for (size_t i = 1; i < s->n; i++) {
+		if (s->procs[i - 1]->ids.tgid >= s->procs[i]->ids.tgid) {
+			qsort(s->procs, s->n, sizeof(*s->procs), cmp_proc);
+			break;
+		}
+	}
+	s->sums = calloc(s->n ? s->n : 1, sizeof(*s->sums));
+	if (!s->sums)
+		return -ENOMEM;
+	for (pos = 0; pos < s->len;) {
+		uint16_t kind;
+		uint32_t size;
+		memcpy(&kind, s->buf + pos, sizeof(kind));
+		memcpy(&size, s->buf + pos + 4, sizeof(size));
+		if (kind == DE_SNAP_THREAD && size >= sizeof(struct de_snap_thread)) {
+			struct de_snap_thread t;
+			memcpy(&t, s->buf + pos, sizeof(t));
+			ssize_t i = find_tgid(s, t.tgid);
+			if (i >= 0) { /* else its process was gone when visited */
+				struct thread_sums *sum = &s->sums[i];
+				sum->utime += t.utime;
+				sum->stime += t.stime;
+				sum->rtime += t.sum_exec_runtime;
+				sum->minflt += t.min_flt;
+				sum->majflt += t.maj_flt;
+				add_io(&sum->io, &t.io);
+			}
+		}
+		pos += size;
+	}
+	return 0;
+}
+
+static int read_all(int fd, struct de_bpfsnap *s)
+{
+	size_t cap = 0;
+	for (;;) {
+		if (cap - s->len < READ_CHUNK) {
+			size_t ncap = cap ? 2 * cap : 8 * READ_CHUNK;
+			char *nb = realloc(s->buf, ncap);
+			if (!nb)
+				return -ENOMEM;
+			s->buf = nb;
+			cap = ncap;
+		}
+		ssize_t n = read(fd, s->buf + s->len, cap - s->len);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return de_neg_errno();
+		}
+		if (n == 0)
+			return 0;
+		s->len += (size_t)n;
+	}
+}
+
+int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	struct de_bpfsnap *s = calloc(1, sizeof(*s));
+	struct de_snapshot_bpf *skel = NULL;
+	struct bpf_link *link = NULL;
+	int iter_fd = -1, ret;
+	if (!s)
+		return -ENOMEM;
+	s->argv_max = argv_max_bytes;
+	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
+	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
+	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
+
+	uint64_t t0 = now_ns();
+	libbpf_set_print(libbpf_print);
+	skel = de_snapshot_bpf__open();
+	if (!skel) {
+		ret = de_neg_errno();
+		set_why(why, why_len, "opening the BPF object", ret);
+		goto out;
+	}
+	skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes : DE_SNAP_ARGV_MAX;
+	ret = de_snapshot_bpf__load(skel);
+	if (ret < 0) {
+		set_why(why, why_len, "loading the BPF task iterator", ret);
+		goto out;
+	}
+	link = bpf_program__attach_iter(skel->progs.de_snapshot, NULL);
+	if (!link) {
+		ret = de_neg_errno();
+		set_why(why, why_len, "attaching the BPF task iterator", ret);
+		goto out;
+	}
+	uint64_t t1 = now_ns();
+	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	if (iter_fd < 0) {
+		ret = iter_fd < -1 ? iter_fd : de_neg_errno();
+		set_why(why, why_len, "creating the BPF iterator", ret);
+		goto out;
+	}
+	ret = read_all(iter_fd, s);
+	s->load_ns = t1 - t0;
+	s->read_ns = now_ns() - t1;
+	if (ret < 0) {
+		set_why(why, why_len, "reading the BPF iterator", ret);
+		goto out;
+	}
+	ret = index_records(s);
+	if (ret < 0)
+		set_why(why, why_len, "parsing the BPF iterator's records", ret);
+	else
+		s->pid1_from_proc = (s->n == 0 || s->procs[0]->ids.tgid != 1) &&
+				    access("/proc/1", F_OK) == 0;
+out:
+	if (iter_fd >= 0)
+		close(iter_fd);
+	bpf_link__destroy(link);
+	de_snapshot_bpf__destroy(skel);
+	if (ret < 0) {
+		de_bpfsnap_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+size_t de_bpfsnap_count(const struct de_bpfsnap *s) { return s->n + s->pid1_from_proc; }
+
+int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i)
+{
+	if (s->pid1_from_proc && i-- == 0)
+		return 1;
+	return s->procs[i]->ids.tgid;
+}
+size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { return s->len; }
+uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s) { return s->load_ns; }
+uint64_t de_bpfsnap_read_ns(const struct de_bpfsnap *s) { return s->read_ns; }
+
+void de_bpfsnap_free(struct de_bpfsnap *s)
+{
+	if (!s)
+		return;
+	free(s->buf);
+	free(s->procs);
+	free(s->sums);
+	free(s);
+}
+
+/* The letter /proc shows: task_state_index() of the kernel. */
+static char state_char(uint32_t state, uint32_t exit_state)
+{
+	static const char letters[] = "RSDTtXZPI";
+	uint32_t st = (state | exit_state) & 0x7f; /* TASK_REPORT */
+	if ((state & 0x402) == 0x402) /* TASK_IDLE */
+		return 'I';
+	if (state == 0x1000) /* TASK_RTLOCK_WAIT */
+		st = 2;
+	unsigned idx = st ? 32u - (unsigned)__builtin_clz(st) : 0; /* fls() */
+	return idx < sizeof(letters) - 1 ? letters[idx] : '?';
+}
+
+/* cputime_adjust(): split the precise runtime in the ratio of the sampled
+ * utime/stime, never going below what was reported before (prev). */
+static void cputime_adjust(uint64_t rtime, uint64_t utime, uint64_t stime, uint64_t prev_u,
+			   uint64_t prev_s, uint64_t *ou, uint64_t *os)
+{
+	if (prev_s + prev_u >= rtime) {
+		*ou = prev_u;
+		*os = prev_s;
+		return;
+	}
+	if (stime == 0)
+		utime = rtime;
+	else if (utime == 0)
+		stime = rtime;
+	else
+		stime = (uint64_t)((unsigned __int128)stime * rtime / (stime + utime));
+	if (stime < prev_s)
+		stime = prev_s;
+	utime = rtime - stime;
+	if (utime < prev_u) {
+		utime = prev_u;
+		stime = rtime - utime;
+	}
+	*ou = utime;
+	*os = stime;
+}
+
+unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p)
+{
+	if (s->pid1_from_proc && i-- == 0) {
+		memset(p, 0, sizeof(*p));
+		p->pid = 1;
+		return 0; /* all of it from /proc */
+	}
+	const struct de_snap_proc *r = s->procs[i];
+	const struct de_snap_ids *d = &r->ids;
+	const struct de_snap_res *x = &r->res;
+	const struct thread_sums *sum = &s->sums[i];
+	unsigned have = DE_PF_BIT(DE_PF_STAT) | DE_PF_BIT(DE_PF_STATUS) | DE_PF_BIT(DE_PF_IO);
+
+	memset(p, 0, offsetof(struct de_proc, groups));
+	memset(&p->ngroups, 0, sizeof(*p) - offsetof(struct de_proc, ngroups));
+	p->pid = d->tgid;
+	p->ppid = d->ppid;
+	p->pgid = d->pgid;
+	p->sid = d->sid;
+	if (d->flags & DE_SNAP_F_TTY) {
+		uint32_t major = (uint32_t)d->tty_major;
+		uint32_t minor = (uint32_t)(d->tty_minor_start + d->tty_index);
+		p->tty_nr = (int32_t)((minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12));
+	}
+	p->state = state_char(d->state, d->exit_state);
+	size_t cl = strnlen(d->comm, sizeof(d->comm));
+	if (cl >= sizeof(p->comm))
+		cl = sizeof(p->comm) - 1;
+	memcpy(p->comm, d->comm, cl);
+	p->comm[cl] = '\0';
+	p->kthread = (d->task_flags & PF_KTHREAD) != 0;
+	p->start_ticks = d->start_boottime / (uint64_t)s->ns_per_tick;
+	p->nice = d->static_prio - 120;
+	p->priority = d->prio - 100;
+	p->threads = d->nr_threads;
+	cputime_adjust(x->sum_exec_runtime + sum->rtime, x->utime + sum->utime, x->stime + sum->stime,
+		       x->prev_utime, x->prev_stime, &p->utime_ns, &p->stime_ns);
+	p->vsize = x->total_vm * s->page_size;
+	p->rss_bytes = x->rss_pages * s->page_size; /* 0 when not DE_SNAP_F_RSS (kernel < 6.2) */
+	p->minflt = x->min_flt + sum->minflt;
+	p->majflt = x->maj_flt + sum->majflt;
+
+	memcpy(p->uid, d->uid, sizeof(p->uid));
+	memcpy(p->gid, d->gid, sizeof(p->gid));
+	const char *var = (const char *)(r + 1);
+	memcpy(p->groups, var, (size_t)d->ngroups_copied * 4);
+	p->ngroups = d->ngroups;
+	p->groups_truncated = d->ngroups > DE_PROC_MAX_GROUPS;
+	p->cap_inh = d->cap_inh;
+	p->cap_prm = d->cap_prm;
+	p->cap_eff = d->cap_eff;
+	p->cap_bnd = d->cap_bnd;
+	p->cap_amb = d->cap_amb;
+	p->seccomp = d->seccomp;
+	p->no_new_privs = (d->flags & DE_SNAP_F_NNP) != 0;
+
+	p->io = (struct de_io){
+		.rchar = x->io.rchar + sum->io.rchar,
+		.wchar = x->io.wchar + sum->io.wchar,
+		.syscr = x->io.syscr + sum->io.syscr,
+		.syscw = x->io.syscw + sum->io.syscw,
+		.read_bytes = x->io.read_bytes + sum->io.read_bytes,
+		.write_bytes = x->io.write_bytes + sum->io.write_bytes,
+		.cancelled_write_bytes = x->io.cancelled_write_bytes + sum->io.cancelled_write_bytes,
+	};
+	if (d->flags & DE_SNAP_F_AUDIT) {
+		p->loginuid = d->loginuid;
+		p->sessionid = d->sessionid;
+		have |= DE_PF_BIT(DE_PF_LOGINUID) | DE_PF_BIT(DE_PF_SESSIONID);
+	}
+	if (x->flags & DE_SNAP_F_NS) {
+		for (int k = 0; k < DE_NS__COUNT && k < DE_SNAP_NS; k++)
+			p->ns[k] = x->ns[k];
+		have |= DE_PF_BIT(DE_PF_NS);
+	}
+	if (p->kthread)
+		return have;
+	if (x->flags & DE_SNAP_F_EXE) {
+		unsigned maj = (unsigned)(x->exe_dev >> 20), min = (unsigned)(x->exe_dev & 0xfffff);
+		p->exe_file = (struct de_file_id){
+			.dev = makedev(maj, min), .ino = x->exe_ino, .size = x->exe_size,
+			.mtime_ns = x->exe_mtime_sec * 1000000000 + x->exe_mtime_nsec,
+			.ctime_ns = x->exe_ctime_sec * 1000000000 + x->exe_ctime_nsec,
+		};
+		have |= DE_PF_BIT(DE_PF_EXE_FILE);
+	}
+	int32_t status;
+	const char *argv = var + (size_t)d->ngroups_copied * 4;
+	memcpy(&status, argv + d->argv_len, sizeof(status));
+	bool trunc = (d->flags & DE_SNAP_F_ARGV_TRUNC) != 0;
+	/* untruncated argv whose last byte is not NUL: setproctitle(), which
+	 * /proc/PID/cmdline follows past argv; leave that to /proc */
+	bool proctitle = !trunc && d->argv_len && argv[d->argv_len - 1] != '\0';
+	if (status == 0 && !proctitle && !(trunc && s->argv_max > DE_SNAP_ARGV_MAX)) {
+		/* argv + d->argv_len is the status word: 0, so argv ends in NUL */
+		p->argv = argv;
+		p->argv_len = d->argv_len;
+		p->argc = de_cmdline_argc(argv, d->argv_len);
+		p->argv_truncated = trunc;
+		if (p->argv_len && argv[p->argv_len - 1] == '\0')
+			p->argv_len--;
+		have |= DE_PF_BIT(DE_PF_CMDLINE);
+	}
+	return have;
+}
+
+#else /* !DE_HAVE_BPF */
+
+struct de_bpfsnap {
+	int unused;
+};
+
+bool de_bpfsnap_built(void) { return false; }
+
+int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	(void)argv_max_bytes;
+	*out = NULL;
+	snprintf(why, why_len, "built without BPF support");
+	return -EOPNOTSUPP;
+}
+
+size_t de_bpfsnap_count(const struct de_bpfsnap *s) { (void)s; return 0; }
+int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i) { (void)s; (void)i; return 0; }
+size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { (void)s; return 0; }
+uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s) { (void)s; return 0; }
+uint64_t de_bpfsnap_read_ns(const struct de_bpfsnap *s) { (void)s; return 0; }
+void de_bpfsnap_free(struct de_bpfsnap *s) { (void)s; }
+
+unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p)
+{
+	(void)s;
+	(void)i;
+	(void)p;
+	return 0;
+}
+
+#endif
