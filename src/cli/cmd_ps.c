@@ -102,9 +102,9 @@ static void usage(FILE *out)
 		"                      see collector.redact_env)\n"
 		"\n"
 		"Source:\n"
-		"  --source SRC        auto (default): a BPF task iterator when it can load (root,\n"
-		"                      BPF built in), else /proc with a notice on stderr; bpf: the\n"
-		"                      iterator or fail saying why; proc: /proc only\n"
+		"  --source SRC        proc (default): /proc only; bpf (experimental, needs a build\n"
+		"                      with -Dbpf=enabled and root): a BPF task iterator, or fail\n"
+		"                      saying why; auto: the iterator when it loads, else /proc\n"
 		"\n"
 		"Selection (all must match):\n"
 		"  -p, --pid LIST      only these pids (comma-separated)\n"
@@ -691,7 +691,9 @@ int cmd_ps_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct de_cli_common common = { 0 };
-	struct ps ps = { .format = PS_TABLE, .header = true, .out = stdout };
+	/* /proc is the default source until the BPF snapshot is faster and
+	 * complete (docs/BENCHMARKS.md); the iterator is opt-in. */
+	struct ps ps = { .format = PS_TABLE, .header = true, .out = stdout, .source = SRC_PROC };
 	const char *columns = NULL;
 	bool capture_env = false;
 	int opt, ret = DE_EXIT_FAIL;
