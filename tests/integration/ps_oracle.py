@@ -55,6 +55,8 @@ def ours_as_ps(p):
         args = "[" + p["comm"] + "]"
     else:
         args = printable(" ".join(argv))
+    if p["state"] == "Z":  # procps marks zombies so
+        args += " <defunct>"
     return (p["ppid"], p["uid"]["real"], printable(p["comm"]), args)
 
 
