@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tap import done, ok, skip  # noqa: E402
+from tap import done, ok, skip, json_lines  # noqa: E402
 
 BIN = os.environ["DE_BIN"]
 
@@ -28,8 +28,16 @@ try:
     import time
     time.sleep(0.3)
     rc, out, err = snap("bpf")
-    if rc != 0 and ("built without BPF" in err or os.geteuid() != 0):
-        skip("ps --source bpf agrees with --source proc", err.strip())
+    if rc != 0 and "built without BPF" in err:
+        # a build without BPF (the default): the source must refuse plainly
+        ok(rc == 1 and err.count("\n") == 1,
+           "without BPF support, --source bpf fails with one clear line", err)
+        rc3, out3, err3 = snap("auto")
+        ok(rc3 == 0 and len(json_lines(out3)) > 3,
+           "--source auto falls back to /proc", err3)
+        done()
+    if rc != 0 and os.geteuid() != 0:
+        skip("ps --source bpf agrees with --source proc", "needs root to load BPF: " + err.strip())
         done()
     ok(rc == 0, "ps --json --source bpf runs", err)
     rc2, out2, err2 = snap("proc")
