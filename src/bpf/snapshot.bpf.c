@@ -147,9 +147,13 @@ struct copy_ctx {
 	__u64 src;
 	__u32 len;
 	int status;
+	int user; /* 1: src is user memory of task (argv), 0: kernel memory */
 };
 
-static long copy_groups(__u32 i, void *arg)
+/* One bpf_loop step: copy chunk i of [src, src + len) through the stack
+ * into the record, from user memory (argv) or kernel memory (groups).
+ * After a fault the rest is zeros and status says why. */
+static long copy_chunk(__u32 i, void *arg)
 {
 	struct copy_ctx *c = arg;
 	char chunk[DE_SNAP_CHUNK];
@@ -161,27 +165,9 @@ static long copy_groups(__u32 i, void *arg)
 		n = DE_SNAP_CHUNK;
 	asm volatile("" : "+r"(n)); /* keep the mask: it is for the verifier */
 	n = ((n - 1) & (DE_SNAP_CHUNK - 1)) + 1;
-	if (bpf_probe_read_kernel(chunk, n, (void *)(c->src + done)) != 0)
-		__builtin_memset(chunk, 0xff, sizeof(chunk));
-	bpf_seq_write(c->seq, chunk, n);
-	return 0;
-}
-
-/* argv; after a fault the rest is zeros and status says why */
-static long copy_argv(__u32 i, void *arg)
-{
-	struct copy_ctx *c = arg;
-	char chunk[DE_SNAP_CHUNK];
-	__u32 done = i * DE_SNAP_CHUNK;
-	if (done >= c->len)
-		return 1;
-	__u32 n = c->len - done;
-	if (n > DE_SNAP_CHUNK)
-		n = DE_SNAP_CHUNK;
-	asm volatile("" : "+r"(n));
-	n = ((n - 1) & (DE_SNAP_CHUNK - 1)) + 1;
 	if (c->status == 0) {
-		long e = bpf_copy_from_user_task(chunk, n, (void *)(c->src + done), c->task, 0);
+		long e = c->user ? bpf_copy_from_user_task(chunk, n, (void *)(c->src + done), c->task, 0)
+				 : bpf_probe_read_kernel(chunk, n, (void *)(c->src + done));
 		if (e < 0)
 			c->status = (int)e;
 	}
@@ -331,10 +317,12 @@ int de_snapshot(struct bpf_iter__task *ctx)
 	write_res(seq, t);
 
 	struct copy_ctx c = { .seq = seq, .task = t, .src = v.groups, .len = v.ngroups * 4 };
-	bpf_loop(DE_SNAP_GROUPS_MAX / GROUPS_PER_CHUNK, copy_groups, &c, 0);
+	bpf_loop(DE_SNAP_GROUPS_MAX / GROUPS_PER_CHUNK, copy_chunk, &c, 0);
 	c.src = v.arg_start;
 	c.len = v.argv_len;
-	bpf_loop(DE_SNAP_ARGV_MAX / DE_SNAP_CHUNK, copy_argv, &c, 0);
+	c.user = 1;
+	c.status = 0; /* the status word describes argv only */
+	bpf_loop(DE_SNAP_ARGV_MAX / DE_SNAP_CHUNK, copy_chunk, &c, 0);
 	int status = c.status;
 	/* /proc/PID/cmdline follows setproctitle() when argv's last byte is
 	 * not NUL: status 1 tells user space to read that case from /proc.
