@@ -80,22 +80,6 @@ void de_cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
 
 /* ---- Messages, lookup ----------------------------------------------------- */
 
-const char *de_cfg_quote(char *out, size_t outlen, const char *s, size_t n)
-{
-	struct de_buf b = DE_BUF_INIT;
-	de_emit_text(&b, s, DE_MIN(n, (size_t)DE_CFG_QUOTE_MAX));
-	if (n > DE_CFG_QUOTE_MAX)
-		de_buf_puts(&b, "...");
-	de_cfg_seterr(out, outlen, "%s", b.err ? "?" : de_buf_str(&b));
-	de_buf_free(&b);
-	return out;
-}
-
-const char *de_cfg_escape(struct de_buf *b, const char *s)
-{
-	de_emit_text(b, s, strlen(s));
-	return b->err ? "?" : de_buf_str(b);
-}
 
 static void *field_ptr(struct de_config *cfg, const struct de_cfg_key *k)
 {
@@ -202,19 +186,19 @@ static bool has_control(const char *s, size_t n)
 
 int de_cfg_list_add(struct de_config *cfg, const char *s, size_t n, char *why, size_t whylen)
 {
-	char q[DE_CFG_QBUF];
+	char q[DE_YAML_QBUF];
 	if (n == 0) {
 		de_cfg_seterr(why, whylen, "empty pattern");
 		return -EINVAL;
 	}
 	if (n >= DE_CONFIG_PATTERN_MAX) {
 		de_cfg_seterr(why, whylen, "pattern '%s' is longer than %d bytes",
-			      de_cfg_quote(q, sizeof(q), s, n), DE_CONFIG_PATTERN_MAX - 1);
+			      de_yaml_quote(q, sizeof(q), s, n), DE_CONFIG_PATTERN_MAX - 1);
 		return -EINVAL;
 	}
 	if (has_control(s, n)) {
 		de_cfg_seterr(why, whylen, "pattern '%s' contains a control character",
-			      de_cfg_quote(q, sizeof(q), s, n));
+			      de_yaml_quote(q, sizeof(q), s, n));
 		return -EINVAL;
 	}
 	if (cfg->collector.n_redact_env >= DE_CONFIG_MAX_PATTERNS) {
@@ -254,22 +238,22 @@ static int list_set_text(struct de_config *cfg, const char *s, size_t n, char *w
 static int set_uint(struct de_config *cfg, const struct de_cfg_key *k, const char *s, size_t n,
 		    char *why, size_t whylen)
 {
-	char q[DE_CFG_QBUF], t[128];
+	char q[DE_YAML_QBUF], t[128];
 	uint64_t v = 0;
 	int r = parse_uint(s, n, k->size_suffix, &v);
 	if (r == -EINVAL) {
 		de_cfg_seterr(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
-			      de_cfg_quote(q, sizeof(q), s, n));
+			      de_yaml_quote(q, sizeof(q), s, n));
 		return r;
 	}
 	if (r == -EDOM) {
 		de_cfg_seterr(why, whylen, "leading zeros are not allowed, got '%s'",
-			      de_cfg_quote(q, sizeof(q), s, n));
+			      de_yaml_quote(q, sizeof(q), s, n));
 		return -EINVAL;
 	}
 	if (r == -ERANGE || v < k->min || v > k->max) {
 		de_cfg_seterr(why, whylen, "must be between %ju and %ju, got '%s'", (uintmax_t)k->min,
-			      (uintmax_t)k->max, de_cfg_quote(q, sizeof(q), s, n));
+			      (uintmax_t)k->max, de_yaml_quote(q, sizeof(q), s, n));
 		return -ERANGE;
 	}
 	if (k->size == sizeof(uint64_t)) {
@@ -285,7 +269,7 @@ static int set_uint(struct de_config *cfg, const struct de_cfg_key *k, const cha
 int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const char *s, size_t n,
 		    char *why, size_t whylen)
 {
-	char q[DE_CFG_QBUF], t[128];
+	char q[DE_YAML_QBUF], t[128];
 	if (memchr(s, '\0', n)) {
 		de_cfg_seterr(why, whylen, "the value contains a NUL byte");
 		return -EINVAL;
@@ -321,7 +305,7 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 	case DE_CFG_PATH:
 		if (n > 0 && s[0] != '/') {
 			de_cfg_seterr(why, whylen, "must be an absolute path, got '%s'",
-				      de_cfg_quote(q, sizeof(q), s, n));
+				      de_yaml_quote(q, sizeof(q), s, n));
 			return -EINVAL;
 		}
 		if (n >= k->size) {
@@ -330,7 +314,7 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		}
 		if (has_control(s, n)) {
 			de_cfg_seterr(why, whylen, "path '%s' contains a control character",
-				      de_cfg_quote(q, sizeof(q), s, n));
+				      de_yaml_quote(q, sizeof(q), s, n));
 			return -EINVAL;
 		}
 		memcpy(field_ptr(cfg, k), s, n);
@@ -340,7 +324,7 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		return list_set_text(cfg, s, n, why, whylen);
 	}
 	de_cfg_seterr(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
-		      de_cfg_quote(q, sizeof(q), s, n));
+		      de_yaml_quote(q, sizeof(q), s, n));
 	return -EINVAL;
 }
 
