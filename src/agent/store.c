@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "buf.h"
 #include "emit.h"
@@ -21,7 +22,7 @@
 #include "store_schema.h"
 
 const char *const de_store_published[] = {
-	"processes", "process_events", "process_ancestry", "executables", "alerts",
+	"processes", "process_events", "new_process_events", "process_ancestry", "executables", "alerts",
 	"collector_status", NULL,
 };
 
@@ -92,6 +93,7 @@ struct proc_row {
 #define PROC_CACHE_SLOTS 4096 /* direct-mapped; entity ids are uniform hashes */
 
 struct de_store {
+	struct de_store_window no_window; /* the writer reads no rule window */
 	sqlite3 *db;
 	sqlite3_stmt *st[ST__COUNT];
 	struct proc_row cache[PROC_CACHE_SLOTS];
@@ -191,6 +193,10 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 		sqlite3_free(err);
 		goto fail;
 	}
+	if ((rc = de_store_register_functions(s->db, &s->no_window)) < 0) {
+		seterr(why, why_len, "registering functions: %s", strerror(-rc));
+		goto fail_errno;
+	}
 	if ((rc = migrate(s, why, why_len)) < 0)
 		goto fail_errno;
 	for (int i = 0; i < ST__COUNT; i++)
@@ -223,6 +229,42 @@ void de_store_close(struct de_store *s)
 }
 
 sqlite3 *de_store_db(struct de_store *s) { return s->db; }
+
+static void fn_window_lo(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	const struct de_store_window *w = sqlite3_user_data(ctx);
+	sqlite3_result_int64(ctx, w ? w->lo : 0);
+}
+
+static void fn_window_hi(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	const struct de_store_window *w = sqlite3_user_data(ctx);
+	sqlite3_result_int64(ctx, w ? w->hi : 0);
+}
+
+static void fn_now_ns(sqlite3_context *ctx, int argc, sqlite3_value **argv)
+{
+	(void)argc;
+	(void)argv;
+	struct timespec t;
+	clock_gettime(CLOCK_REALTIME, &t);
+	sqlite3_result_int64(ctx, (int64_t)t.tv_sec * 1000000000LL + t.tv_nsec);
+}
+
+int de_store_register_functions(sqlite3 *db, void *w)
+{
+	/* SQLITE_INNOCUOUS: allowed inside views with trusted_schema off. */
+	const int flags = SQLITE_UTF8 | SQLITE_INNOCUOUS;
+	if (sqlite3_create_function(db, "de_window_lo", 0, flags, w, fn_window_lo, NULL, NULL) ||
+	    sqlite3_create_function(db, "de_window_hi", 0, flags, w, fn_window_hi, NULL, NULL) ||
+	    sqlite3_create_function(db, "de_now_ns", 0, flags, NULL, fn_now_ns, NULL, NULL))
+		return -ENOMEM;
+	return 0;
+}
 const char *de_store_errmsg(struct de_store *s) { return sqlite3_errmsg(s->db); }
 
 /* Run a statement that returns no rows (or whose rows are not needed). */

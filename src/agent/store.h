@@ -71,6 +71,19 @@ int64_t de_store_last_event_id(struct de_store *s);
  * the guard's policy. */
 extern const char *const de_store_published[];
 
+/* The event-id window a rule evaluation sees through new_process_events:
+ * ids in (lo, hi]. */
+struct de_store_window {
+	int64_t lo, hi;
+};
+
+/* Register DaemonEye's SQL functions on a connection to the store (the
+ * views call them; every connection that reads those views needs them):
+ * de_window_lo(), de_window_hi() read *w at call time (w must outlive the
+ * connection; NULL: an empty window), de_now_ns() is the wall clock.
+ * Usable as a de_sqlguard_policy.setup_db hook. Returns 0 or -ENOMEM. */
+int de_store_register_functions(sqlite3 *db, void *w);
+
 /* The last error SQLite reported on the store's connection. */
 const char *de_store_errmsg(struct de_store *s);
 

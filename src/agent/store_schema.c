@@ -100,6 +100,12 @@ static const char v1[] =
 	" LEFT JOIN image_t i ON i.pk = e.image_pk"
 	" WHERE e.type IN ('exec', 'fork', 'exit', 'snapshot');"
 
+	/* The events a rule has not seen yet: the rule engine binds the
+	 * window (de_window_lo, de_window_hi] per evaluation; both functions
+	 * exist only on rule connections (rules.c). */
+	"CREATE VIEW new_process_events AS SELECT * FROM process_events"
+	" WHERE id > de_window_lo() AND id <= de_window_hi();"
+
 	"CREATE VIEW process_ancestry AS SELECT"
 	" lower(hex(c.entity_id)) AS entity_id, c.pid, ci.comm, ci.exe, ci.cmdline, ci.user,"
 	" lower(hex(p.entity_id)) AS parent_entity_id, p.pid AS parent_pid,"

@@ -37,6 +37,8 @@ const char *const de_sqlguard_functions[] = {
 	/* JSON (scalar only; table-valued json_each/json_tree are virtual tables) */
 	"json", "json_array", "json_array_length", "json_extract", "json_object",
 	"json_quote", "json_type", "json_valid", "json_group_array", "json_group_object",
+	/* DaemonEye's own, registered on rule connections (rules.c) */
+	"de_window_lo", "de_window_hi", "de_now_ns",
 	NULL,
 };
 
@@ -322,6 +324,12 @@ struct de_sqlguard *de_sqlguard_open(const char *path, const struct de_sqlguard_
 		       db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		errno = rc == SQLITE_NOMEM ? ENOMEM : EIO;
+		return NULL;
+	}
+	if (p->setup_db && (rc = p->setup_db(db, p->setup_ud)) < 0) {
+		seterr(why, why_len, "setting up %s: %s", path, strerror(-rc));
+		sqlite3_close(db);
+		errno = -rc;
 		return NULL;
 	}
 	struct de_sqlguard *g = de_sqlguard_wrap(db, p, why, why_len);

@@ -47,6 +47,11 @@ struct de_sqlguard_policy {
 	const char *const *readable;   /* published table/view names, NULL-terminated */
 	uint32_t budget_ms;            /* per evaluation; 0: DE_SQLGUARD_DEFAULT_BUDGET_MS */
 	uint64_t max_rows;             /* per evaluation; 0: no cap */
+	/* Called on a connection de_sqlguard_open() opened, before the guard
+	 * is set up: e.g. to register the application functions the schema's
+	 * views call. NULL: nothing. Returns 0 or a negative errno. */
+	int (*setup_db)(sqlite3 *db, void *ud);
+	void *setup_ud;
 };
 
 #define DE_SQLGUARD_DEFAULT_BUDGET_MS 1000

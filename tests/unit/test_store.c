@@ -272,6 +272,12 @@ static void test_retention(void **state)
 	de_store_close(s);
 }
 
+static int first_int(sqlite3_stmt *st, void *ud)
+{
+	*(int64_t *)ud = sqlite3_column_int64(st, 0);
+	return 0;
+}
+
 static void test_guard_over_store(void **state)
 {
 	(void)state;
@@ -282,7 +288,9 @@ static void test_guard_over_store(void **state)
 	ev_exec(&ev, 50, 0x50, 0x01, argv, sizeof(argv), 1);
 	assert_true(de_store_add(s, &ev) > 0);
 	assert_int_equal(de_store_commit(s), 0);
-	struct de_sqlguard_policy pol = { .readable = de_store_published, .budget_ms = 500 };
+	struct de_store_window win = { 0, 1000 };
+	struct de_sqlguard_policy pol = { .readable = de_store_published, .budget_ms = 500,
+					  .setup_db = de_store_register_functions, .setup_ud = &win };
 	char why[256];
 	struct de_sqlguard *g = de_sqlguard_open(path, &pol, why, sizeof(why));
 	if (!g)
@@ -291,6 +299,16 @@ static void test_guard_over_store(void **state)
 	assert_int_equal(de_sqlguard_prepare(g, "SELECT pid FROM process_events WHERE type = 'exec'"
 					     " AND cmdline LIKE 'curl %'", &st, why, sizeof(why)), 0);
 	assert_int_equal(de_sqlguard_run(g, st, NULL, NULL, why, sizeof(why)), 1);
+	sqlite3_finalize(st);
+	/* The rule window: events in (lo, hi] only. */
+	assert_int_equal(de_sqlguard_prepare(g, "SELECT count(*) FROM new_process_events", &st, why,
+					     sizeof(why)), 0);
+	int64_t n = -1;
+	assert_int_equal(de_sqlguard_run(g, st, first_int, &n, why, sizeof(why)), 1);
+	assert_int_equal(n, 1);
+	win.lo = 1;
+	assert_int_equal(de_sqlguard_run(g, st, first_int, &n, why, sizeof(why)), 1);
+	assert_int_equal(n, 0);
 	sqlite3_finalize(st);
 	assert_int_equal(de_sqlguard_prepare(g, "SELECT * FROM event_t", &st, why, sizeof(why)),
 			 -EPERM);
