@@ -17,6 +17,7 @@
 #include "buf.h"
 #include "emit.h"
 #include "hash.h"
+#include "log.h"
 #include "macros.h"
 #include "store.h"
 #include "store_schema.h"
@@ -102,17 +103,6 @@ struct de_store {
 	struct de_buf argv_json, cmdline;
 };
 
-static void seterr(char *why, size_t len, const char *fmt, ...) DE_PRINTF(3, 4);
-static void seterr(char *why, size_t len, const char *fmt, ...)
-{
-	if (!why || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
 static int sqlite_errno(int rc)
 {
 	switch (rc & 0xff) {
@@ -135,11 +125,11 @@ static int migrate(struct de_store *s, char *why, size_t why_len)
 		version = sqlite3_column_int(st, 0);
 	sqlite3_finalize(st);
 	if (version < 0) {
-		seterr(why, why_len, "reading the schema version: %s", sqlite3_errmsg(s->db));
+		de_why(why, why_len, "reading the schema version: %s", sqlite3_errmsg(s->db));
 		return -EIO;
 	}
 	if ((size_t)version > de_store_n_migrations) {
-		seterr(why, why_len, "the database has schema version %d; this build knows up to %zu"
+		de_why(why, why_len, "the database has schema version %d; this build knows up to %zu"
 		       " (refusing to touch a newer database)", version, de_store_n_migrations);
 		return -EPROTO;
 	}
@@ -155,7 +145,7 @@ static int migrate(struct de_store *s, char *why, size_t why_len)
 		if (rc == SQLITE_OK)
 			rc = sqlite3_exec(s->db, "COMMIT", NULL, NULL, &err);
 		if (rc != SQLITE_OK) {
-			seterr(why, why_len, "migrating the schema to version %zu: %s", v + 1,
+			de_why(why, why_len, "migrating the schema to version %zu: %s", v + 1,
 			       err ? err : sqlite3_errmsg(s->db));
 			sqlite3_free(err);
 			sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
@@ -169,14 +159,14 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 {
 	struct de_store *s = calloc(1, sizeof(*s));
 	if (!s) {
-		seterr(why, why_len, "out of memory");
+		de_why(why, why_len, "out of memory");
 		return NULL;
 	}
 	s->opts = *o;
 	int rc = sqlite3_open_v2(o->path, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		seterr(why, why_len, "opening %s: %s", o->path,
+		de_why(why, why_len, "opening %s: %s", o->path,
 		       s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
 		goto fail;
 	}
@@ -189,12 +179,12 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 		 o->durable ? "FULL" : "NORMAL");
 	char *err = NULL;
 	if ((rc = sqlite3_exec(s->db, pragmas, NULL, NULL, &err)) != SQLITE_OK) {
-		seterr(why, why_len, "configuring %s: %s", o->path, err ? err : "?");
+		de_why(why, why_len, "configuring %s: %s", o->path, err ? err : "?");
 		sqlite3_free(err);
 		goto fail;
 	}
 	if ((rc = de_store_register_functions(s->db, &s->no_window)) < 0) {
-		seterr(why, why_len, "registering functions: %s", strerror(-rc));
+		de_why(why, why_len, "registering functions: %s", strerror(-rc));
 		goto fail_errno;
 	}
 	if ((rc = migrate(s, why, why_len)) < 0)
@@ -202,7 +192,7 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 	for (int i = 0; i < ST__COUNT; i++)
 		if ((rc = sqlite3_prepare_v3(s->db, stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
 					     &s->st[i], NULL)) != SQLITE_OK) {
-			seterr(why, why_len, "preparing statement %d: %s", i, sqlite3_errmsg(s->db));
+			de_why(why, why_len, "preparing statement %d: %s", i, sqlite3_errmsg(s->db));
 			goto fail;
 		}
 	return s;

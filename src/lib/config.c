@@ -34,13 +34,13 @@ static int config_copy(struct de_config *dst, const struct de_config *src, char 
 		       size_t errlen)
 {
 	if (!src->origins || src->n_origins != DE_CFG_N_KEYS) {
-		de_cfg_seterr(err, errlen, "configuration not initialised (de_config_init)");
+		de_why(err, errlen, "configuration not initialised (de_config_init)");
 		return -EINVAL;
 	}
 	*dst = *src;
 	dst->origins = malloc(DE_CFG_N_KEYS * sizeof(*dst->origins));
 	if (!dst->origins) {
-		de_cfg_seterr(err, errlen, "out of memory");
+		de_why(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(dst->origins, src->origins, DE_CFG_N_KEYS * sizeof(*dst->origins));
@@ -221,7 +221,7 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 {
 	if (len > DE_CONFIG_MAX_FILE_BYTES) {
 		struct de_buf b = DE_BUF_INIT;
-		de_cfg_seterr(err, errlen, "%s: larger than %d bytes", de_yaml_escape(&b, name),
+		de_why(err, errlen, "%s: larger than %d bytes", de_yaml_escape(&b, name),
 			      DE_CONFIG_MAX_FILE_BYTES);
 		de_buf_free(&b);
 		return -EFBIG;
@@ -234,7 +234,7 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 	if (!w || (r = de_yaml_open(&w->y, name, data, len, err, errlen)) < 0) {
 		if (!w) {
 			struct de_buf b = DE_BUF_INIT;
-			de_cfg_seterr(err, errlen, "%s: out of memory", de_yaml_escape(&b, name));
+			de_why(err, errlen, "%s: out of memory", de_yaml_escape(&b, name));
 			de_buf_free(&b);
 		}
 		free(w);
@@ -276,7 +276,7 @@ int de_config_check_file(const char *path, char *err, size_t errlen)
 	struct de_config cfg;
 	int r = de_config_init(&cfg);
 	if (r < 0) {
-		de_cfg_seterr(err, errlen, "out of memory");
+		de_why(err, errlen, "out of memory");
 		return r;
 	}
 	r = load_file(&cfg, path, false, err, errlen);
@@ -295,7 +295,7 @@ static int apply_env(struct de_config *cfg, char *err, size_t errlen)
 		if (!v)
 			continue;
 		if (de_cfg_set_text(cfg, &de_cfg_keys[i], v, strlen(v), why, sizeof(why)) < 0) {
-			de_cfg_seterr(err, errlen, "%s: %s", name, why);
+			de_why(err, errlen, "%s: %s", name, why);
 			return -EINVAL;
 		}
 		de_cfg_set_origin(cfg, i, DE_ORIGIN_ENV, "env %s", name);
@@ -327,11 +327,11 @@ static int apply_set(struct de_config *cfg, const char *key, size_t keylen, cons
 	char q[DE_YAML_QBUF], why[512];
 	int idx = de_cfg_find(key, keylen);
 	if (idx < 0) {
-		de_cfg_seterr(err, errlen, "%s%s: unknown key", label, de_yaml_quote(q, sizeof(q), key, keylen));
+		de_why(err, errlen, "%s%s: unknown key", label, de_yaml_quote(q, sizeof(q), key, keylen));
 		return -EINVAL;
 	}
 	if (de_cfg_set_text(cfg, &de_cfg_keys[idx], value, strlen(value), why, sizeof(why)) < 0) {
-		de_cfg_seterr(err, errlen, "%s%s: %s", label, de_cfg_keys[idx].name, why);
+		de_why(err, errlen, "%s%s: %s", label, de_cfg_keys[idx].name, why);
 		return -EINVAL;
 	}
 	de_cfg_set_origin(cfg, (size_t)idx, DE_ORIGIN_FLAG, "%s", origin);
@@ -373,7 +373,7 @@ static int load_files(struct de_config *cfg, const struct de_config_request *req
 	else
 		return 0;
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		de_cfg_seterr(err, errlen, "user configuration path is longer than %d bytes", PATH_MAX - 1);
+		de_why(err, errlen, "user configuration path is longer than %d bytes", PATH_MAX - 1);
 		return -ENAMETOOLONG;
 	}
 	return load_file(cfg, path, true, err, errlen);
@@ -388,7 +388,7 @@ int de_config_load(struct de_config *cfg, const struct de_config_request *req, c
 	struct de_config tmp;
 	int r = de_config_init(&tmp);
 	if (r < 0) {
-		de_cfg_seterr(err, errlen, "out of memory");
+		de_why(err, errlen, "out of memory");
 		return r;
 	}
 	if (!req->skip_files)
@@ -400,7 +400,7 @@ int de_config_load(struct de_config *cfg, const struct de_config_request *req, c
 		const char *eq = strchr(ov, '=');
 		if (!eq) {
 			char q[DE_YAML_QBUF];
-			de_cfg_seterr(err, errlen, "--set %s: expected KEY=VALUE",
+			de_why(err, errlen, "--set %s: expected KEY=VALUE",
 				      de_yaml_quote(q, sizeof(q), ov, strlen(ov)));
 			r = -EINVAL;
 			break;

@@ -44,8 +44,6 @@ struct de_cfg_key {
 
 extern const struct de_cfg_key de_cfg_keys[DE_CFG_N_KEYS];
 
-/* snprintf into err (which may be NULL when errlen is 0). */
-void de_cfg_seterr(char *err, size_t errlen, const char *fmt, ...) DE_PRINTF(3, 4);
 /* Index of the key named s[0..n), or -1. */
 int de_cfg_find(const char *s, size_t n);
 /* Whether path is a section: a proper dotted prefix of some key name. */

@@ -15,19 +15,9 @@
 #include <unistd.h>
 
 #include "fileio.h"
+#include "log.h"
 #include "macros.h"
 #include "privdrop.h"
-
-static void seterr(char *why, size_t len, const char *fmt, ...) DE_PRINTF(3, 4);
-static void seterr(char *why, size_t len, const char *fmt, ...)
-{
-	if (!why || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 static const char *const cap_names[] = {
 	"chown", "dac_override", "dac_read_search", "fowner", "fsetid", "kill", "setgid",
@@ -106,13 +96,13 @@ static int resolve(const struct de_privdrop_opts *o, struct de_privdrop_result *
 		struct passwd pw, *found = NULL;
 		int rc = getpwnam_r(names[i], &pw, buf, sizeof(buf), &found);
 		if (rc != 0 && rc != ENOENT && rc != ESRCH) {
-			seterr(why, why_len, "looking up user %s: %s", names[i], strerror(rc));
+			de_why(why, why_len, "looking up user %s: %s", names[i], strerror(rc));
 			return -rc;
 		}
 		if (!found)
 			continue;
 		if (pw.pw_uid == 0) {
-			seterr(why, why_len, "user %s has uid 0: refusing to run as it", names[i]);
+			de_why(why, why_len, "user %s has uid 0: refusing to run as it", names[i]);
 			return -EINVAL;
 		}
 		res->uid = pw.pw_uid;
@@ -121,7 +111,7 @@ static int resolve(const struct de_privdrop_opts *o, struct de_privdrop_result *
 		res->fell_back = i == 1;
 		return 0;
 	}
-	seterr(why, why_len, "neither user %s nor %s exists", names[0], names[1]);
+	de_why(why, why_len, "neither user %s nor %s exists", names[0], names[1]);
 	return -ENOENT;
 }
 
@@ -151,24 +141,24 @@ int de_privdrop(const struct de_privdrop_opts *o, struct de_privdrop_result *res
 		for (unsigned c = 0; c <= last; c++)
 			if (!(keep & DE_CAP_BIT(c)) && prctl(PR_CAPBSET_DROP, c, 0, 0, 0) < 0 &&
 			    errno != EINVAL) {
-				seterr(why, why_len, "dropping capability %u from the bounding set: %m", c);
+				de_why(why, why_len, "dropping capability %u from the bounding set: %m", c);
 				return de_neg_errno();
 			}
 	}
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0 && errno != EINVAL) {
-		seterr(why, why_len, "clearing ambient capabilities: %m");
+		de_why(why, why_len, "clearing ambient capabilities: %m");
 		return de_neg_errno();
 	}
 
 	/* 2. Groups, gid, uid; keep the permitted set across the uid change. */
 	if (root) {
 		if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0) {
-			seterr(why, why_len, "PR_SET_KEEPCAPS: %m");
+			de_why(why, why_len, "PR_SET_KEEPCAPS: %m");
 			return de_neg_errno();
 		}
 		if (setgroups(1, &res->gid) < 0 || setresgid(res->gid, res->gid, res->gid) < 0 ||
 		    setresuid(res->uid, res->uid, res->uid) < 0) {
-			seterr(why, why_len, "switching to user %s (%u:%u): %m", res->user,
+			de_why(why, why_len, "switching to user %s (%u:%u): %m", res->user,
 			       (unsigned)res->uid, (unsigned)res->gid);
 			return de_neg_errno();
 		}
@@ -179,17 +169,17 @@ int de_privdrop(const struct de_privdrop_opts *o, struct de_privdrop_result *res
 	/* 3. Exactly the kept capabilities (only those we still have). */
 	uint64_t prm = 0;
 	if (de_caps_get(NULL, &prm, NULL) < 0) {
-		seterr(why, why_len, "capget: %m");
+		de_why(why, why_len, "capget: %m");
 		return de_neg_errno();
 	}
 	if ((rc = caps_set(keep & prm)) < 0) {
-		seterr(why, why_len, "setting capabilities: %s", strerror(-rc));
+		de_why(why, why_len, "setting capabilities: %s", strerror(-rc));
 		return rc;
 	}
 
 	/* 4. No way back up through exec. */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		seterr(why, why_len, "PR_SET_NO_NEW_PRIVS: %m");
+		de_why(why, why_len, "PR_SET_NO_NEW_PRIVS: %m");
 		return de_neg_errno();
 	}
 
@@ -199,22 +189,22 @@ int de_privdrop(const struct de_privdrop_opts *o, struct de_privdrop_result *res
 	uint64_t e2 = 0, p2 = 0, i2 = 0;
 	if (getresuid(&ru, &eu, &su) < 0 || getresgid(&rg, &eg, &sg) < 0 ||
 	    de_caps_get(&e2, &p2, &i2) < 0) {
-		seterr(why, why_len, "verifying the drop: %m");
+		de_why(why, why_len, "verifying the drop: %m");
 		return de_neg_errno();
 	}
 	if (ru != res->uid || eu != res->uid || su != res->uid || rg != res->gid ||
 	    eg != res->gid || sg != res->gid) {
-		seterr(why, why_len, "verifying the drop: ids are %u/%u/%u:%u/%u/%u", (unsigned)ru,
+		de_why(why, why_len, "verifying the drop: ids are %u/%u/%u:%u/%u/%u", (unsigned)ru,
 		       (unsigned)eu, (unsigned)su, (unsigned)rg, (unsigned)eg, (unsigned)sg);
 		return -EPERM;
 	}
 	if ((e2 | p2) & ~keep || i2) {
-		seterr(why, why_len, "verifying the drop: capabilities 0x%llx remain",
+		de_why(why, why_len, "verifying the drop: capabilities 0x%llx remain",
 		       (unsigned long long)((e2 | p2 | i2) & ~keep));
 		return -EPERM;
 	}
 	if (res->changed_ids && !(keep & DE_CAP_BIT(CAP_SETUID)) && setuid(0) == 0) {
-		seterr(why, why_len, "verifying the drop: setuid(0) still works");
+		de_why(why, why_len, "verifying the drop: setuid(0) still works");
 		return -EPERM;
 	}
 	res->caps = e2;

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "macros.h"
 #include "sandbox.h"
 
@@ -89,17 +90,6 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
 	_exit(128 + sig);
 }
 
-static void seterr(char *why, size_t len, const char *fmt, ...) DE_PRINTF(3, 4);
-static void seterr(char *why, size_t len, const char *fmt, ...)
-{
-	if (!why || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
-
 int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 {
 	const char *const *names = NULL;
@@ -110,7 +100,7 @@ int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 			n = roles[i].n;
 		}
 	if (!names) {
-		seterr(why, why_len, "no seccomp profile for role %d", (int)role);
+		de_why(why, why_len, "no seccomp profile for role %d", (int)role);
 		return -EINVAL;
 	}
 
@@ -118,13 +108,13 @@ int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 				.sa_flags = SA_SIGINFO | SA_RESETHAND | SA_NODEFER };
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(SIGSYS, &sa, NULL) < 0) {
-		seterr(why, why_len, "installing the SIGSYS handler: %m");
+		de_why(why, why_len, "installing the SIGSYS handler: %m");
 		return de_neg_errno();
 	}
 
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
 	if (!ctx) {
-		seterr(why, why_len, "seccomp_init failed");
+		de_why(why, why_len, "seccomp_init failed");
 		return -ENOMEM;
 	}
 	int rc = 0;
@@ -165,7 +155,7 @@ int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 out:
 	seccomp_release(ctx);
 	if (rc < 0) {
-		seterr(why, why_len, "seccomp: %s: %s", what, strerror(-rc));
+		de_why(why, why_len, "seccomp: %s: %s", what, strerror(-rc));
 		return rc;
 	}
 	return 0;

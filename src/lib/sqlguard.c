@@ -13,6 +13,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "log.h"
 #include "macros.h"
 #include "sqlguard.h"
 
@@ -61,17 +62,6 @@ struct de_sqlguard {
 	bool deadline_set;
 	bool timed_out;
 };
-
-static void seterr(char *why, size_t len, const char *fmt, ...) DE_PRINTF(3, 4);
-static void seterr(char *why, size_t len, const char *fmt, ...)
-{
-	if (!why || !len)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-}
 
 static bool in_list(const char *const *list, const char *name)
 {
@@ -122,7 +112,7 @@ static int deny(struct de_sqlguard *g, const char *pre, const char *arg, const c
 		for (const char *p = arg ? arg : ""; *p && n < sizeof(clean) - 1; p++)
 			clean[n++] = (*p >= 0x20 && *p < 0x7f) ? *p : '?';
 		clean[n] = 0;
-		seterr(g->denied, sizeof(g->denied), "%s%s%s", pre, clean, post);
+		de_why(g->denied, sizeof(g->denied), "%s%s%s", pre, clean, post);
 	}
 	return SQLITE_DENY;
 }
@@ -263,14 +253,14 @@ static int learn_view_sources(struct de_sqlguard *g, char *why, size_t why_len)
 		sqlite3_free(sql);
 		sqlite3_finalize(st);
 		if (rc != SQLITE_OK) {
-			seterr(why, why_len, "published view %s: %s", *n, sqlite3_errmsg(g->db));
+			de_why(why, why_len, "published view %s: %s", *n, sqlite3_errmsg(g->db));
 			ret = -EINVAL;
 			break;
 		}
 	}
 	g->recording = false;
 	if (ret == 0 && g->record_failed) {
-		seterr(why, why_len, "out of memory");
+		de_why(why, why_len, "out of memory");
 		ret = -ENOMEM;
 	}
 	return ret;
@@ -281,7 +271,7 @@ struct de_sqlguard *de_sqlguard_wrap(sqlite3 *db, const struct de_sqlguard_polic
 {
 	struct de_sqlguard *g = calloc(1, sizeof(*g));
 	if (!g) {
-		seterr(why, why_len, "out of memory");
+		de_why(why, why_len, "out of memory");
 		return NULL;
 	}
 	g->db = db;
@@ -308,7 +298,7 @@ struct de_sqlguard *de_sqlguard_wrap(sqlite3 *db, const struct de_sqlguard_polic
 	sqlite3_progress_handler(db, DE_SQLGUARD_PROGRESS_OPS, progress, g);
 	return g;
 fail:
-	seterr(why, why_len, "configuring the guarded connection: %s", sqlite3_errmsg(db));
+	de_why(why, why_len, "configuring the guarded connection: %s", sqlite3_errmsg(db));
 	free(g);
 	errno = EIO;
 	return NULL;
@@ -320,14 +310,14 @@ struct de_sqlguard *de_sqlguard_open(const char *path, const struct de_sqlguard_
 	sqlite3 *db = NULL;
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
-		seterr(why, why_len, "opening %s read-only: %s", path,
+		de_why(why, why_len, "opening %s read-only: %s", path,
 		       db ? sqlite3_errmsg(db) : sqlite3_errstr(rc));
 		sqlite3_close(db);
 		errno = rc == SQLITE_NOMEM ? ENOMEM : EIO;
 		return NULL;
 	}
 	if (p->setup_db && (rc = p->setup_db(db, p->setup_ud)) < 0) {
-		seterr(why, why_len, "setting up %s: %s", path, strerror(-rc));
+		de_why(why, why_len, "setting up %s: %s", path, strerror(-rc));
 		sqlite3_close(db);
 		errno = -rc;
 		return NULL;
@@ -388,22 +378,22 @@ int de_sqlguard_prepare(struct de_sqlguard *g, const char *sql, sqlite3_stmt **o
 				    &st, &tail);
 	if (rc != SQLITE_OK) {
 		if (g->denied[0]) {
-			seterr(why, why_len, "%s", g->denied);
+			de_why(why, why_len, "%s", g->denied);
 			return -EPERM;
 		}
-		seterr(why, why_len, "%s", sqlite3_errmsg(g->db));
+		de_why(why, why_len, "%s", sqlite3_errmsg(g->db));
 		return rc == SQLITE_TOOBIG ? -E2BIG : rc == SQLITE_NOMEM ? -ENOMEM : -EINVAL;
 	}
 	if (!st) {
-		seterr(why, why_len, "empty SQL: no statement");
+		de_why(why, why_len, "empty SQL: no statement");
 		return -EINVAL;
 	}
 	int ret = 0;
 	if (tail && !only_trivia(tail)) {
-		seterr(why, why_len, "only one statement is allowed");
+		de_why(why, why_len, "only one statement is allowed");
 		ret = -EPERM;
 	} else if (!sqlite3_stmt_readonly(st)) {
-		seterr(why, why_len, "the statement is not read-only");
+		de_why(why, why_len, "the statement is not read-only");
 		ret = -EPERM;
 	}
 	if (ret < 0) {
@@ -434,7 +424,7 @@ int64_t de_sqlguard_run(struct de_sqlguard *g, sqlite3_stmt *st, de_sqlguard_row
 	int rc;
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		if (g->policy->max_rows && (uint64_t)rows >= g->policy->max_rows) {
-			seterr(why, why_len, "more than %llu rows", (unsigned long long)g->policy->max_rows);
+			de_why(why, why_len, "more than %llu rows", (unsigned long long)g->policy->max_rows);
 			ret = -E2BIG;
 			goto out;
 		}
@@ -445,10 +435,10 @@ int64_t de_sqlguard_run(struct de_sqlguard *g, sqlite3_stmt *st, de_sqlguard_row
 	if (rc == SQLITE_ROW || rc == SQLITE_DONE) {
 		ret = rows;
 	} else if (g->timed_out) {
-		seterr(why, why_len, "time budget of %u ms exceeded", budget);
+		de_why(why, why_len, "time budget of %u ms exceeded", budget);
 		ret = -ETIMEDOUT;
 	} else {
-		seterr(why, why_len, "%s", sqlite3_errmsg(g->db));
+		de_why(why, why_len, "%s", sqlite3_errmsg(g->db));
 		ret = rc == SQLITE_NOMEM ? -ENOMEM : rc == SQLITE_TOOBIG ? -E2BIG : -EIO;
 	}
 out:

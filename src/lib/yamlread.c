@@ -13,24 +13,13 @@
 #include "log.h"
 #include "yamlread.h"
 
-static void seterr(char *err, size_t errlen, const char *fmt, ...) DE_PRINTF(3, 4);
-static void seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || !errlen)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 const char *de_yaml_quote(char *out, size_t outlen, const char *s, size_t n)
 {
 	struct de_buf b = DE_BUF_INIT;
 	de_emit_text(&b, s, DE_MIN(n, (size_t)DE_YAML_QUOTE_MAX));
 	if (n > DE_YAML_QUOTE_MAX)
 		de_buf_puts(&b, "...");
-	seterr(out, outlen, "%s", b.err ? "?" : de_buf_str(&b));
+	de_why(out, outlen, "%s", b.err ? "?" : de_buf_str(&b));
 	de_buf_free(&b);
 	return out;
 }
@@ -52,7 +41,7 @@ int de_yaml_open(struct de_yaml *y, const char *name, const void *data, size_t l
 	y->errlen = errlen;
 	if (!yaml_parser_initialize(&y->parser)) {
 		struct de_buf b = DE_BUF_INIT;
-		seterr(err, errlen, "%s: out of memory", de_yaml_escape(&b, name));
+		de_why(err, errlen, "%s: out of memory", de_yaml_escape(&b, name));
 		de_buf_free(&b);
 		return -ENOMEM;
 	}
@@ -75,7 +64,7 @@ int de_yaml_fail_at(struct de_yaml *y, size_t line, size_t col, const char *fmt,
 	if (r < 0)
 		msg[0] = '\0';
 	struct de_buf b = DE_BUF_INIT;
-	seterr(y->err, y->errlen, "%s:%zu:%zu: %s", de_yaml_escape(&b, y->name), line + 1,
+	de_why(y->err, y->errlen, "%s:%zu:%zu: %s", de_yaml_escape(&b, y->name), line + 1,
 		      col + 1, msg);
 	de_buf_free(&b);
 	return -EINVAL;
@@ -109,7 +98,7 @@ int de_yaml_next(struct de_yaml *y, yaml_event_t *ev)
 		const char *problem = p->problem ? p->problem : "invalid YAML";
 		if (p->error == YAML_MEMORY_ERROR) {
 			struct de_buf b = DE_BUF_INIT;
-			seterr(y->err, y->errlen, "%s: out of memory", de_yaml_escape(&b, y->name));
+			de_why(y->err, y->errlen, "%s: out of memory", de_yaml_escape(&b, y->name));
 			de_buf_free(&b);
 			return -ENOMEM;
 		}
@@ -160,7 +149,7 @@ const char *de_yaml_got(const yaml_event_t *ev, char *q, size_t qlen)
 		return "a list";
 	char tmp[DE_YAML_QBUF];
 	const char *v = (const char *)ev->data.scalar.value;
-	seterr(q, qlen, "'%s'", de_yaml_quote(tmp, sizeof(tmp), v, ev->data.scalar.length));
+	de_why(q, qlen, "'%s'", de_yaml_quote(tmp, sizeof(tmp), v, ev->data.scalar.length));
 	return q;
 }
 
@@ -188,23 +177,23 @@ int de_yaml_read_file(const char *path, bool optional, size_t max, struct de_buf
 			de_buf_free(&nb);
 			return 0;
 		}
-		seterr(err, errlen, "%s: %s", de_yaml_escape(&nb, path), strerror(-r));
+		de_why(err, errlen, "%s: %s", de_yaml_escape(&nb, path), strerror(-r));
 	} else if (fstat(fd, &st) < 0) {
 		r = de_neg_errno();
-		seterr(err, errlen, "%s: %s", de_yaml_escape(&nb, path), strerror(-r));
+		de_why(err, errlen, "%s: %s", de_yaml_escape(&nb, path), strerror(-r));
 	} else if (!S_ISREG(st.st_mode)) {
 		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		seterr(err, errlen, "%s: not a regular file", de_yaml_escape(&nb, path));
+		de_why(err, errlen, "%s: not a regular file", de_yaml_escape(&nb, path));
 	} else if ((r = de_buf_reserve(out, max + 1)) < 0) {
-		seterr(err, errlen, "%s: out of memory", de_yaml_escape(&nb, path));
+		de_why(err, errlen, "%s: out of memory", de_yaml_escape(&nb, path));
 	} else {
 		ssize_t n = de_read_full(fd, out->data, max + 1);
 		if (n < 0) {
 			r = (int)n;
-			seterr(err, errlen, "%s: %s", de_yaml_escape(&nb, path), strerror(-r));
+			de_why(err, errlen, "%s: %s", de_yaml_escape(&nb, path), strerror(-r));
 		} else if ((size_t)n > max) {
 			r = -EFBIG;
-			seterr(err, errlen, "%s: larger than %zu bytes", de_yaml_escape(&nb, path), max);
+			de_why(err, errlen, "%s: larger than %zu bytes", de_yaml_escape(&nb, path), max);
 		} else {
 			out->len = (size_t)n;
 			out->data[n] = '\0';
