@@ -47,127 +47,6 @@ static const uint8_t zero_id[DE_ENTITY_ID_LEN];
 
 /* --- images ------------------------------------------------------------ */
 
-const char *de_pt_image_exe(const struct de_pt_image *im)
-{
-	return im->flags & DE_PT_IMG_HAVE_EXE ? im->data : NULL;
-}
-
-const char *de_pt_image_filename(const struct de_pt_image *im)
-{
-	return im->flags & DE_PT_IMG_HAVE_FILENAME ? im->data + im->exe_len + 1 : NULL;
-}
-
-const char *de_pt_image_argv(const struct de_pt_image *im)
-{
-	return im->flags & DE_PT_IMG_HAVE_ARGV ? im->data + im->exe_len + 1 + im->filename_len + 1
-					       : NULL;
-}
-
-static size_t image_size(const struct de_pt_image *im)
-{
-	return sizeof(*im) + im->exe_len + 1 + im->filename_len + 1 + im->argv_len;
-}
-
-static void image_unref(struct de_proctable *pt, struct de_pt_image *im)
-{
-	if (!im || --im->refs > 0)
-		return;
-	pt->st.bytes -= image_size(im);
-	free(im);
-}
-
-static struct de_pt_image *image_ref(struct de_pt_image *im)
-{
-	if (im)
-		im->refs++;
-	return im;
-}
-
-static size_t clamp_len(const char *s, size_t max)
-{
-	return s ? strnlen(s, max) : 0;
-}
-
-/* A new image from an exec or snapshot event (strings copied into one
- * allocation). Fields the event lacks come from its de_proc when it has one. */
-static struct de_pt_image *image_from_event(struct de_proctable *pt, const struct de_event *ev)
-{
-	const struct de_proc *pr = (ev->have & DE_EVF_PROC) ? ev->proc : NULL;
-	const char *exe = NULL, *filename = NULL, *argv = NULL;
-	size_t argv_len = 0;
-	uint32_t argc = 0;
-	uint8_t flags = ev->type == DE_EV_SNAPSHOT ? DE_PT_IMG_SNAPSHOT : 0;
-	uint64_t dev = 0, ino = 0;
-
-	if ((ev->have & DE_EVF_EXE) && ev->exe) {
-		exe = ev->exe;
-		flags |= (ev->exe_deleted ? DE_PT_IMG_EXE_DELETED : 0) |
-			 (ev->exe_memfd ? DE_PT_IMG_EXE_MEMFD : 0);
-	} else if (pr && pr->err[DE_PF_EXE] == 0 && pr->exe) {
-		exe = pr->exe;
-		flags |= (pr->exe_deleted ? DE_PT_IMG_EXE_DELETED : 0) |
-			 (pr->exe_memfd ? DE_PT_IMG_EXE_MEMFD : 0);
-	}
-	if ((ev->have & DE_EVF_FILENAME) && ev->filename)
-		filename = ev->filename;
-	if ((ev->have & DE_EVF_ARGV) && ev->argv) {
-		argv = ev->argv;
-		argv_len = ev->argv_len;
-		argc = ev->argc;
-		flags |= ev->argv_truncated ? DE_PT_IMG_ARGV_TRUNC : 0;
-	} else if (pr && pr->err[DE_PF_CMDLINE] == 0 && pr->argv) {
-		argv = pr->argv;
-		argv_len = pr->argv_len;
-		argc = pr->argc;
-		flags |= pr->argv_truncated ? DE_PT_IMG_ARGV_TRUNC : 0;
-	}
-	if (ev->have & DE_EVF_EXE_ID) {
-		dev = ev->exe_dev;
-		ino = ev->exe_ino;
-		flags |= DE_PT_IMG_HAVE_EXE_ID;
-	} else if (pr && pr->err[DE_PF_EXE_FILE] == 0) {
-		dev = pr->exe_file.dev;
-		ino = pr->exe_file.ino;
-		flags |= DE_PT_IMG_HAVE_EXE_ID;
-	}
-	size_t exe_len = clamp_len(exe, UINT16_MAX - 1);
-	size_t fn_len = clamp_len(filename, UINT16_MAX - 1);
-	if (argv_len > UINT32_MAX / 2)
-		argv_len = UINT32_MAX / 2;
-	size_t size = sizeof(struct de_pt_image) + exe_len + 1 + fn_len + 1 + argv_len;
-	struct de_pt_image *im = malloc(size);
-	if (!im)
-		return NULL;
-	memset(im, 0, sizeof(*im));
-	im->refs = 1;
-	im->argc = argc;
-	im->argv_len = (uint32_t)argv_len;
-	im->exe_len = (uint16_t)exe_len;
-	im->filename_len = (uint16_t)fn_len;
-	im->flags = flags | (exe ? DE_PT_IMG_HAVE_EXE : 0) | (filename ? DE_PT_IMG_HAVE_FILENAME : 0) |
-		    (argv ? DE_PT_IMG_HAVE_ARGV : 0);
-	im->time_ns = ev->time_ns;
-	im->exe_dev = dev;
-	im->exe_ino = ino;
-	if (ev->have & DE_EVF_HASH) {
-		im->hashes = ev->hashes;
-		im->hash_state = DE_PT_HASH_KNOWN;
-	}
-	char *d = im->data;
-	if (exe_len)
-		memcpy(d, exe, exe_len);
-	d[exe_len] = '\0';
-	d += exe_len + 1;
-	if (fn_len)
-		memcpy(d, filename, fn_len);
-	d[fn_len] = '\0';
-	d += fn_len + 1;
-	if (argv_len)
-		memcpy(d, argv, argv_len);
-	pt->st.bytes += size;
-	return im;
-}
-
 /* Slot of ordinal i among n images, or -1 when not retained: the first
  * DE_PT_IMG_FIRST in order, then the last DE_PT_IMG_LAST in a ring. */
 static int image_slot(uint32_t i, uint32_t n)
@@ -199,23 +78,15 @@ static void push_image(struct de_proctable *pt, struct de_pt_proc *p, struct de_
 	uint32_t i = p->n_images;
 	int s = image_slot(i, i + 1);
 	if (p->img[s]) {
-		image_unref(pt, p->img[s]);
+		de_pt_image_unref(p->img[s], &pt->st.bytes);
 		pt->st.images_dropped++;
 	}
 	p->img[s] = im;
 	p->n_images++;
 	pt->st.images++;
 	/* From now on it runs its own image. */
-	image_unref(pt, p->fork_image);
+	de_pt_image_unref(p->fork_image, &pt->st.bytes);
 	p->fork_image = NULL;
-}
-
-static bool same_image(const struct de_pt_image *a, const struct de_pt_image *b)
-{
-	return a->time_ns == b->time_ns && a->exe_dev == b->exe_dev && a->exe_ino == b->exe_ino &&
-	       a->argv_len == b->argv_len && a->exe_len == b->exe_len &&
-	       a->filename_len == b->filename_len && a->flags == b->flags &&
-	       memcmp(a->data, b->data, image_size(a) - sizeof(*a)) == 0;
 }
 
 /* --- hash tables ------------------------------------------------------- */
@@ -424,8 +295,8 @@ static void evict(struct de_proctable *pt, struct de_pt_proc *p)
 			kid_removed(pt, parent);
 	}
 	for (int s = 0; s < DE_PT_IMG_SLOTS; s++)
-		image_unref(pt, p->img[s]);
-	image_unref(pt, p->fork_image);
+		de_pt_image_unref(p->img[s], &pt->st.bytes);
+	de_pt_image_unref(p->fork_image, &pt->st.bytes);
 	pt->st.bytes -= sizeof(*p);
 	free(p);
 }
@@ -476,9 +347,11 @@ static void close_record(struct de_proctable *pt, struct de_pt_proc *p, int64_t 
 /* Fill identity, parent and comm from an event into a record. */
 static void take_fields(struct de_proctable *pt, struct de_pt_proc *p, const struct de_event *ev)
 {
-	if (ev->comm[0])
-		memcpy(p->comm, ev->comm, sizeof(p->comm));
-	p->comm[sizeof(p->comm) - 1] = '\0';
+	if (ev->comm[0]) {
+		size_t n = strnlen(ev->comm, DE_MIN(sizeof(ev->comm), sizeof(p->comm) - 1));
+		memcpy(p->comm, ev->comm, n);
+		p->comm[n] = '\0';
+	}
 	if (ev->have & DE_EVF_CREDS)
 		p->uid = ev->uid[0];
 	if ((ev->have & DE_EVF_PARENT) && !(p->flags & DE_PT_F_PARENT) &&
@@ -555,7 +428,7 @@ static int apply_fork(struct de_proctable *pt, const struct de_event *ev)
 	if (p->flags & DE_PT_F_PARENT) {
 		struct de_pt_proc *parent = find(pt, p->parent_id);
 		if (parent)
-			p->fork_image = image_ref((struct de_pt_image *)de_pt_current_image(parent));
+			p->fork_image = de_pt_image_ref((struct de_pt_image *)de_pt_current_image(parent));
 	}
 	if (!(p->flags & DE_PT_F_LIVE))
 		enforce_bound(pt);
@@ -564,14 +437,14 @@ static int apply_fork(struct de_proctable *pt, const struct de_event *ev)
 
 static int apply_exec(struct de_proctable *pt, const struct de_event *ev)
 {
-	struct de_pt_image *im = image_from_event(pt, ev);
+	struct de_pt_image *im = de_pt_image_new(ev, &pt->st.bytes);
 	if (!im)
 		return -ENOMEM;
 	struct de_pt_proc *p = find(pt, ev->entity_id);
 	if (p) {
 		const struct de_pt_image *last = de_pt_image_at(p, p->n_images - 1);
-		if (p->n_images && same_image(last, im)) {
-			image_unref(pt, im);
+		if (p->n_images && de_pt_image_same(last, im)) {
+			de_pt_image_unref(im, &pt->st.bytes);
 			pt->st.duplicates++;
 			return 0;
 		}
@@ -580,7 +453,7 @@ static int apply_exec(struct de_proctable *pt, const struct de_event *ev)
 	} else {
 		p = new_record(pt, ev, DE_PT_F_SYNTH);
 		if (!p) {
-			image_unref(pt, im);
+			de_pt_image_unref(im, &pt->st.bytes);
 			return -ENOMEM;
 		}
 		pt->st.synthesized++;
@@ -627,13 +500,13 @@ static int apply_snapshot(struct de_proctable *pt, const struct de_event *ev)
 		pt->st.stale++;
 		return 0;
 	}
-	struct de_pt_image *im = image_from_event(pt, ev);
+	struct de_pt_image *im = de_pt_image_new(ev, &pt->st.bytes);
 	if (!im)
 		return -ENOMEM;
 	if (!p) {
 		p = new_record(pt, ev, DE_PT_F_SNAPSHOT);
 		if (!p) {
-			image_unref(pt, im);
+			de_pt_image_unref(im, &pt->st.bytes);
 			return -ENOMEM;
 		}
 		if (pt->in_resync)
@@ -653,7 +526,7 @@ static int apply_snapshot(struct de_proctable *pt, const struct de_event *ev)
 	if (!cur || (known && (cur->exe_dev != im->exe_dev || cur->exe_ino != im->exe_ino)))
 		push_image(pt, p, im);
 	else
-		image_unref(pt, im);
+		de_pt_image_unref(im, &pt->st.bytes);
 	return 0;
 }
 
@@ -880,8 +753,8 @@ void de_pt_free(struct de_proctable *pt)
 		for (; p; p = next) {
 			next = p->id_next;
 			for (int s = 0; s < DE_PT_IMG_SLOTS; s++)
-				image_unref(pt, p->img[s]);
-			image_unref(pt, p->fork_image);
+				de_pt_image_unref(p->img[s], &pt->st.bytes);
+			de_pt_image_unref(p->fork_image, &pt->st.bytes);
 			free(p);
 		}
 	}

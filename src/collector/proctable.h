@@ -46,50 +46,13 @@
 
 #include "event.h"
 #include "hash.h"
+#include "ptimage.h"
 
 #define DE_PT_IMG_FIRST 2
 #define DE_PT_IMG_LAST 2
 #define DE_PT_IMG_SLOTS (DE_PT_IMG_FIRST + DE_PT_IMG_LAST)
 #define DE_PT_MAX_DEPTH 64 /* ancestry: longest chain returned */
-
-/* de_pt_image.flags */
-#define DE_PT_IMG_HAVE_EXE      0x01
-#define DE_PT_IMG_HAVE_FILENAME 0x02
-#define DE_PT_IMG_HAVE_ARGV     0x04
-#define DE_PT_IMG_HAVE_EXE_ID   0x08
-#define DE_PT_IMG_ARGV_TRUNC    0x10
-#define DE_PT_IMG_EXE_DELETED   0x20
-#define DE_PT_IMG_EXE_MEMFD     0x40
-#define DE_PT_IMG_SNAPSHOT      0x80 /* seen by a snapshot, not by an exec event */
-
-/* What is known about an image's hashes. */
-enum de_pt_hash_state {
-	DE_PT_HASH_NONE = 0,  /* not asked for */
-	DE_PT_HASH_DEFERRED,  /* queued to the hash worker */
-	DE_PT_HASH_SKIPPED,   /* not hashed: the worker's queue was full */
-	DE_PT_HASH_KNOWN,     /* hashes valid */
-	DE_PT_HASH_FAILED,    /* hash_err says why (-EACCES, -ESTALE: changed, ...) */
-};
-
-/* One image. Read-only for callers; valid until the record is evicted or
- * the table freed. Strings live in data[]: exe, filename, argv (NUL-
- * separated, argv_len bytes), present as the flags say. */
-struct de_pt_image {
-	uint32_t refs;
-	uint32_t argc, argv_len;
-	uint16_t exe_len, filename_len;
-	uint8_t flags;          /* DE_PT_IMG_* */
-	uint8_t hash_state;     /* enum de_pt_hash_state */
-	int16_t hash_err;
-	int64_t time_ns;        /* of the exec (or of the snapshot that saw it) */
-	uint64_t exe_dev, exe_ino;
-	struct de_hashes hashes;
-	char data[];
-};
-
-const char *de_pt_image_exe(const struct de_pt_image *im);      /* NULL when unknown */
-const char *de_pt_image_filename(const struct de_pt_image *im); /* NULL when unknown */
-const char *de_pt_image_argv(const struct de_pt_image *im);     /* NULL when unknown */
+#define DE_PT_COMM_MAX 32  /* the kernel's comm is 16; kernel thread names run longer */
 
 /* de_pt_proc.flags */
 #define DE_PT_F_LIVE        0x0001
@@ -108,8 +71,13 @@ const char *de_pt_image_argv(const struct de_pt_image *im);     /* NULL when unk
 struct de_pt_proc {
 	uint8_t entity_id[DE_ENTITY_ID_LEN];
 	uint8_t parent_id[DE_ENTITY_ID_LEN];
-	struct de_pt_proc *id_next, *pid_next; /* hash chains */
-	struct de_pt_proc *older, *newer;      /* exited lists */
+	struct de_pt_proc *id_next;            /* entity id chain */
+	union {
+		struct de_pt_proc *pid_next;   /* live: pid chain */
+		struct {                       /* exited: evictable or pinned list */
+			struct de_pt_proc *older, *newer;
+		};
+	};
 	struct de_pt_image *img[DE_PT_IMG_SLOTS];
 	struct de_pt_image *fork_image;        /* the parent's image at fork, until an exec */
 	int64_t start_time_ns;   /* fork time, or when first seen */
@@ -122,7 +90,7 @@ struct de_pt_proc {
 	uint32_t seen_gen;       /* resync generation that last saw it */
 	uint32_t uid;            /* real uid, DE_AUDIT_UNSET when unknown */
 	uint16_t flags;          /* DE_PT_F_* */
-	char comm[DE_COMM_MAX];
+	char comm[DE_PT_COMM_MAX]; /* cut to DE_PT_COMM_MAX - 1 bytes */
 };
 
 /* The image with ordinal i (0 = first exec'd or snapshot image), or NULL
