@@ -533,6 +533,9 @@ static int apply_snapshot(struct de_proctable *pt, const struct de_event *ev)
 int de_pt_apply(struct de_proctable *pt, const struct de_event *ev)
 {
 	int r;
+	if (ev->type >= DE_EV_EXEC && ev->type <= DE_EV_SNAPSHOT &&
+	    (ev->pid <= 0 || memcmp(ev->entity_id, zero_id, DE_ENTITY_ID_LEN) == 0))
+		return -EINVAL;
 	switch (ev->type) {
 	case DE_EV_FORK: r = apply_fork(pt, ev); break;
 	case DE_EV_EXEC: r = apply_exec(pt, ev); break;

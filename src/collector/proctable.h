@@ -128,7 +128,8 @@ struct de_proctable *de_pt_new(const struct de_pt_opts *o);
 void de_pt_free(struct de_proctable *pt);
 
 /* Apply one event (fork, exec, exit, snapshot; status events are ignored).
- * Copies what it keeps. Returns 0, or -ENOMEM (the table is unchanged). */
+ * Copies what it keeps. Returns 0, -EINVAL (pid <= 0 or an all-zero
+ * entity id), or -ENOMEM (the table is unchanged). */
 int de_pt_apply(struct de_proctable *pt, const struct de_event *ev);
 
 /* Resync: begin, apply the DE_EV_SNAPSHOT events of one full snapshot (and

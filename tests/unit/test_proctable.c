@@ -503,6 +503,11 @@ static void test_counters_exact(void **state)
 	struct de_proctable *pt = table(3);
 	struct de_event status = ev_base(DE_EV_STATUS, init, 0);
 	assert_int_equal(de_pt_apply(pt, &status), 0);          /* ignored */
+	struct de_event bad = ev_base(DE_EV_FORK, (struct pi){ 0, 1 }, 0);
+	assert_int_equal(de_pt_apply(pt, &bad), -EINVAL);       /* pid 0 */
+	bad = ev_base(DE_EV_EXEC, (struct pi){ 5, 1 }, 0);
+	memset(bad.entity_id, 0, sizeof(bad.entity_id));
+	assert_int_equal(de_pt_apply(pt, &bad), -EINVAL);       /* no entity id */
 	snap_(pt, init, (struct pi){ 0, 0 }, "/sbin/init", 1, 1); /* event 1 */
 	for (int i = 0; i < 5; i++) {                             /* events 2..16 */
 		struct pi c = { 10 + i, 10 };
