@@ -554,6 +554,12 @@ void de_pt_resync_begin(struct de_proctable *pt)
 	pt->in_resync = true;
 }
 
+void de_pt_resync_abort(struct de_proctable *pt)
+{
+	pt->in_resync = false;
+	pt->st.resyncs++;
+}
+
 uint32_t de_pt_resync_end(struct de_proctable *pt, int64_t now_ns)
 {
 	uint32_t closed = 0;

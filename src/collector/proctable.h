@@ -23,7 +23,11 @@
  * ancestry is kept whenever the bound allows it. Live records are never
  * evicted. When the last retained child of a pinned record goes, the
  * record becomes evictable at the oldest end (it exited before its
- * children).
+ * children). Pinning follows retained children, not only live ones: an
+ * exited chain down to a live process stays whole, at the price that an
+ * exited child keeps its exited parent until the child itself is evicted.
+ * Children that arrive before their parent's record (out of order) are not
+ * counted, so that parent is evictable earlier than it could be.
  *
  * Robustness to real sources: an exec or exit for a process never seen
  * creates a record on the fly (DE_PT_F_SYNTH); a fork that arrives after
@@ -117,7 +121,7 @@ struct de_pt_stats {
 	uint64_t duplicates;            /* fork/exec/exit events already applied */
 	uint64_t stale;                 /* snapshot events for already exited records (ignored) */
 	uint64_t images, images_dropped;/* images recorded; middle ones not retained */
-	uint64_t resyncs, resync_added, resync_closed;
+	uint64_t resyncs, resync_added, resync_closed; /* resyncs: ended or aborted */
 	uint64_t bytes;                 /* heap bytes held by the table */
 };
 
@@ -138,6 +142,8 @@ int de_pt_apply(struct de_proctable *pt, const struct de_event *ev);
  * begin, and returns how many it closed. */
 void de_pt_resync_begin(struct de_proctable *pt);
 uint32_t de_pt_resync_end(struct de_proctable *pt, int64_t now_ns);
+/* A snapshot that failed part way: what it added stays, nothing is closed. */
+void de_pt_resync_abort(struct de_proctable *pt);
 
 const struct de_pt_proc *de_pt_find(const struct de_proctable *pt,
 				    const uint8_t id[DE_ENTITY_ID_LEN]);

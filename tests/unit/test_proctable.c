@@ -440,6 +440,16 @@ static void test_resync(void **state)
 	st = stats(pt);
 	assert_int_equal(st.live, 2);
 	assert_int_equal(st.resync_closed, 4);
+
+	/* A snapshot that failed part way closes nothing. */
+	de_pt_resync_begin(pt);
+	snap_(pt, p[1], init, "/bin/one-new", 11, 500);
+	de_pt_resync_abort(pt);
+	assert_true(get(pt, p[2])->flags & DE_PT_F_LIVE);
+	st = stats(pt);
+	assert_int_equal(st.live, 2);
+	assert_int_equal(st.resyncs, 3);
+	assert_int_equal(st.resync_closed, 4);
 	de_pt_free(pt);
 }
 
