@@ -428,6 +428,39 @@ static void test_attach_to_table(void **state)
 	de_pt_free(pt);
 }
 
+/* Options from the configuration: the hashing.* keys, both algorithms. */
+static void test_opts_from_config(void **state)
+{
+	(void)state;
+	struct de_config cfg;
+	assert_int_equal(de_config_init(&cfg), 0);
+	char err[256];
+	assert_int_equal(de_config_set(&cfg, "hashing.cache_entries", "77", "test", err,
+				       sizeof(err)), 0);
+	assert_int_equal(de_config_set(&cfg, "hashing.max_file_bytes", "4096", "test", err,
+				       sizeof(err)), 0);
+	struct de_enrich_opts o;
+	de_enrich_opts_from_config(&o, &cfg);
+	assert_int_equal(o.map_entries, 77);
+	assert_int_equal(o.max_file_bytes, 4096);
+	assert_int_equal(o.algos, DE_HASH_ALL);
+	de_config_free(&cfg);
+
+	/* The size limit is applied: sleep is larger than 4 KiB. */
+	struct de_enrich *e = de_enrich_new(&o);
+	assert_non_null(e);
+	pid_t pid = spawn(bin_path);
+	struct de_enrich_req rq = req_for(pid);
+	struct de_hashes h;
+	assert_int_equal(de_enrich_submit(e, &rq, &h), DE_ENRICH_DEFERRED);
+	struct results rs = { 0 };
+	wait_results(e, &rs, 1);
+	assert_int_equal(rs.r[0].err, -EFBIG);
+	assert_int_equal(de_enrich_lookup(e, &rq.id, &h), -ENOENT);
+	reap(pid);
+	de_enrich_free(e);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -455,6 +488,7 @@ int main(void)
 		cmocka_unit_test(test_gone_process),
 		cmocka_unit_test(test_shutdown_with_work_queued),
 		cmocka_unit_test(test_attach_to_table),
+		cmocka_unit_test(test_opts_from_config),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
