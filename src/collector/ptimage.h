@@ -1,0 +1,74 @@
+/* ptimage.h: one process image (what an exec loaded) for the process table.
+ *
+ * An image is a single allocation: a fixed header (time, exe dev/inode,
+ * hashes, lengths and flags) followed by its strings (exe, filename, argv),
+ * so a process costs no per-field mallocs. The filename is stored only
+ * when it differs from exe. Images are immutable apart from their hash
+ * fields and reference counted: a forked child that has not exec'd yet
+ * shares its parent's image instead of copying it. Counting is plain (not
+ * atomic): images belong to the table's thread.
+ */
+#ifndef DE_PTIMAGE_H
+#define DE_PTIMAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "event.h"
+#include "hash.h"
+
+/* de_pt_image.flags */
+#define DE_PT_IMG_HAVE_EXE      0x01
+#define DE_PT_IMG_HAVE_FILENAME 0x02
+#define DE_PT_IMG_HAVE_ARGV     0x04
+#define DE_PT_IMG_HAVE_EXE_ID   0x08
+#define DE_PT_IMG_ARGV_TRUNC    0x10
+#define DE_PT_IMG_EXE_DELETED   0x20
+#define DE_PT_IMG_EXE_MEMFD     0x40
+#define DE_PT_IMG_SNAPSHOT      0x80 /* seen by a snapshot, not by an exec event */
+#define DE_PT_IMG_FILENAME_EXE  0x100 /* filename equals exe (stored once) */
+
+/* What is known about an image's hashes. */
+enum de_pt_hash_state {
+	DE_PT_HASH_NONE = 0,  /* not asked for */
+	DE_PT_HASH_DEFERRED,  /* queued to the hash worker */
+	DE_PT_HASH_SKIPPED,   /* not hashed: the worker's queue was full */
+	DE_PT_HASH_KNOWN,     /* hashes valid */
+	DE_PT_HASH_FAILED,    /* hash_err says why (-EACCES, -ESTALE: changed, ...) */
+};
+
+/* One image. Read-only for callers; valid until the record is evicted or
+ * the table freed. Strings live in data[]: exe, filename, argv (NUL-
+ * separated, argv_len bytes), present as the flags say. */
+struct de_pt_image {
+	uint32_t refs;
+	uint32_t argc, argv_len;
+	uint16_t exe_len, filename_len;
+	uint16_t flags;         /* DE_PT_IMG_* */
+	uint8_t hash_state;     /* enum de_pt_hash_state */
+	int16_t hash_err;
+	int64_t time_ns;        /* of the exec (or of the snapshot that saw it) */
+	uint64_t exe_dev, exe_ino;
+	struct de_hashes hashes;
+	char data[];
+};
+
+const char *de_pt_image_exe(const struct de_pt_image *im);      /* NULL when unknown */
+const char *de_pt_image_filename(const struct de_pt_image *im); /* NULL when unknown */
+const char *de_pt_image_argv(const struct de_pt_image *im);     /* NULL when unknown */
+
+/* A new image (refs 1) from an exec or snapshot event: exe, filename,
+ * argv, exe identity and hashes from the event, falling back to its
+ * de_proc (snapshots) for what the event lacks. Adds its size to *bytes.
+ * Returns NULL with errno set (ENOMEM). */
+struct de_pt_image *de_pt_image_new(const struct de_event *ev, uint64_t *bytes);
+struct de_pt_image *de_pt_image_ref(struct de_pt_image *im); /* NULL-safe */
+/* Drop a reference; the last one frees it and subtracts its size from
+ * *bytes. NULL-safe. */
+void de_pt_image_unref(struct de_pt_image *im, uint64_t *bytes);
+size_t de_pt_image_size(const struct de_pt_image *im);
+/* The same exec seen twice (a duplicate event): same time, identity, strings. */
+bool de_pt_image_same(const struct de_pt_image *a, const struct de_pt_image *b);
+
+#endif
