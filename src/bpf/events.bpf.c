@@ -38,9 +38,21 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define BPF_MAP_TYPE_ARRAY 2
 #define BPF_MAP_TYPE_PERCPU_ARRAY 6
 #define BPF_MAP_TYPE_RINGBUF 27
+/* bpf_ringbuf_output/submit flags and bpf_ringbuf_query (uapi) */
+#define BPF_RB_NO_WAKEUP 1
+#define BPF_RB_FORCE_WAKEUP 2
+#define BPF_RB_AVAIL_DATA 0
 
 /* Most argv bytes per exec; set by user space before loading. */
 const volatile __u32 argv_cap = DE_BPF_ARGV_MAX;
+
+/* Wakeups (each costs the consumer a context switch): while user space is
+ * busy (consumer_idle == 0) it comes back every few milliseconds on its
+ * own, and records only wake it once wakeup_bytes are pending; while it
+ * sleeps, a record wakes it as soon as the ring was empty (libbpf's
+ * default, adaptive wakeup). */
+const volatile __u64 wakeup_bytes = 65536;
+__u32 consumer_idle = 1;
 
 /* Bumped on every drop (user space then reads `drops`), and on every argv
  * that could not be read. */
@@ -82,6 +94,14 @@ static __always_inline void count_drop(__u32 type)
 	if (n)
 		*n += 1;
 	__sync_fetch_and_add(&drop_gen, 1);
+}
+
+static __always_inline __u64 wakeup_flags(void)
+{
+	if (consumer_idle)
+		return 0;
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+									       : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline struct task_struct *leader_of(struct task_struct *t)
@@ -190,7 +210,7 @@ int de_exec(__u64 *ctx)
 	__u64 size = sizeof(*e) + (__u64)fn + len;
 	if (size > sizeof(*b))
 		return 0; /* cannot happen: fn and len are bounded above */
-	if (bpf_ringbuf_output(&events, b, size, 0) < 0)
+	if (bpf_ringbuf_output(&events, b, size, wakeup_flags()) < 0)
 		count_drop(DE_BPF_EV_EXEC);
 	return 0;
 }
@@ -211,7 +231,7 @@ int de_fork(__u64 *ctx)
 	__builtin_memset(e, 0, sizeof(*e));
 	e->type = DE_BPF_EV_FORK;
 	fill_task(e, child);
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 	return 0;
 }
 
@@ -236,7 +256,7 @@ static __always_inline int report_exit(struct task_struct *t)
 	else if (lead)
 		status = ((struct task_struct___de_ev *)lead)->exit_code;
 	e->exit_status = status;
-	bpf_ringbuf_submit(e, 0);
+	bpf_ringbuf_submit(e, wakeup_flags());
 	return 0;
 }
 

@@ -48,6 +48,9 @@
 #include "procscan.h"
 
 #define MISS_CHECK_NS 1000000000ull
+/* While events flow, come back every BATCH_MS instead of being woken per
+ * record (a wakeup costs more than handling a record). */
+#define BATCH_MS 50
 
 struct de_source;
 static void ebpf_close(struct de_source *s);
@@ -67,6 +70,7 @@ struct de_source {
 	uint64_t argv_faults_seen;
 	uint64_t next_miss_check_ns;
 	int cb_err;                    /* the sink's error, ends a consume */
+	int last_batch;                /* records the last dispatch consumed */
 	char filename[DE_BPF_FILENAME_MAX + 1];
 	char detail[384];
 	struct de_event ev;
@@ -396,9 +400,17 @@ fail:
 
 static int ebpf_fd(struct de_source *s) { return ring_buffer__epoll_fd(s->rb); }
 
-/* Once a second, even when idle: recursion misses are only seen by asking. */
+/* Busy (the last dispatch had records): come back in BATCH_MS, records do
+ * not wake us until 64 KiB are pending. Idle: the next record wakes us;
+ * once a second anyway, as recursion misses are only seen by asking. A
+ * record written between the last dispatch and the wait keeps the fd
+ * readable, so none waits for a wakeup that does not come. */
 static int ebpf_timeout_ms(struct de_source *s)
 {
+	bool busy = s->last_batch > 0;
+	__atomic_store_n(&s->skel->data->consumer_idle, busy ? 0u : 1u, __ATOMIC_SEQ_CST);
+	if (busy)
+		return BATCH_MS;
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 	if (now >= s->next_miss_check_ns)
 		return 0;
@@ -411,6 +423,7 @@ static int ebpf_dispatch(struct de_source *s)
 	s->boot_to_real_ns = (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_BOOTTIME);
 	s->cb_err = 0;
 	int n = ring_buffer__consume(s->rb);
+	s->last_batch = n > 0 ? n : 0;
 	if (s->cb_err)
 		return s->cb_err;
 	if (n < 0 && n != -EINTR)
