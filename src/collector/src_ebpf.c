@@ -365,7 +365,9 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	}
 	uint32_t cap = o->cfg->collector.argv_max_bytes;
 	s->skel->rodata->argv_cap = cap < DE_BPF_ARGV_MAX ? cap : DE_BPF_ARGV_MAX;
-	bool gd = exit_has_group_dead();
+	/* DE_EBPF_EXIT_LIVE=1 forces the older kernels' variant (tests) */
+	const char *force = getenv("DE_EBPF_EXIT_LIVE");
+	bool gd = !(force && *force == '1') && exit_has_group_dead();
 	bpf_program__set_autoload(gd ? s->skel->progs.de_exit_nogd : s->skel->progs.de_exit, false);
 	ret = bpf_map__set_max_entries(s->skel->maps.events, rb);
 	if (ret == 0)

@@ -441,6 +441,102 @@ static void test_exec_from_thread(void **state)
 	assert_null(find(&f->sink, DE_EV_FORK, tid));
 }
 
+struct exit_arg {
+	int fd;
+	int code;
+};
+
+static void *exiting_thread(void *p)
+{
+	struct exit_arg *a = p;
+	pid_t tid = (pid_t)syscall(SYS_gettid);
+	(void)!write(a->fd, &tid, sizeof(tid));
+	usleep(50000); /* after the leader is gone */
+	exit(a->code);
+}
+
+/* A process whose leader leaves first (pthread_exit) and whose other
+ * thread then calls exit(9): one exit event, status 9, from that thread. */
+static void test_thread_group_exit(void **state)
+{
+	NEED_SOURCE(state);
+	struct fixture *f = *state;
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	struct exit_arg a = { .fd = p[1], .code = 9 };
+	pid_t c = fork();
+	assert_true(c >= 0);
+	if (c == 0) {
+		pthread_t t;
+		if (pthread_create(&t, NULL, exiting_thread, &a) != 0)
+			_exit(126);
+		pthread_exit(NULL);
+	}
+	close(p[1]);
+	pid_t tid = 0;
+	assert_int_equal(read(p[0], &tid, sizeof(tid)), (ssize_t)sizeof(tid));
+	close(p[0]);
+	int st;
+	assert_int_equal(waitpid(c, &st, 0), c);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 9);
+	pump(f, 200);
+	int exits = 0;
+	const struct rec *e = NULL;
+	for (size_t i = 0; i < f->sink.n; i++)
+		if (f->sink.r[i].type == DE_EV_EXIT && f->sink.r[i].pid == c) {
+			exits++;
+			e = &f->sink.r[i];
+		}
+	assert_int_equal(exits, 1);
+	assert_int_equal(e->tid, tid);
+	assert_int_equal(e->exit_signal, 0);
+	assert_int_equal(e->exit_code, 9);
+	assert_null(find(&f->sink, DE_EV_FORK, tid));
+}
+
+/* The variant for kernels whose exit tracepoint has no group_dead
+ * (signal->live == 0), forced on this one: loads, and reports each
+ * process's exit once with its status. */
+static void test_exit_live_variant(void **state)
+{
+	NEED_SOURCE(state);
+	struct fixture *g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	g->ep = -1;
+	char why[512];
+	setenv("DE_EBPF_EXIT_LIVE", "1", 1);
+	int e = open_source(g, 0, why, sizeof(why));
+	unsetenv("DE_EBPF_EXIT_LIVE");
+	if (e < 0)
+		print_error("%s\n", why);
+	assert_int_equal(e, 0);
+	enum { N = 20 };
+	pid_t pids[N];
+	int st[N];
+	for (int i = 0; i < N; i++) {
+		pids[i] = fork();
+		assert_true(pids[i] >= 0);
+		if (pids[i] == 0)
+			_exit(i);
+		assert_int_equal(waitpid(pids[i], &st[i], 0), pids[i]);
+	}
+	pump(g, 200);
+	for (int i = 0; i < N; i++) {
+		int exits = 0;
+		for (size_t k = 0; k < g->sink.n; k++) {
+			const struct rec *r = &g->sink.r[k];
+			if (r->type == DE_EV_EXIT && r->pid == pids[i]) {
+				exits++;
+				assert_int_equal(r->exit_code, WEXITSTATUS(st[i]));
+				assert_int_equal(r->exit_code, i);
+			}
+		}
+		assert_int_equal(exits, 1);
+	}
+	close_source(g);
+}
+
 /* fexecve() of fd, with argv; returns the child's wait status. */
 static pid_t fexec_child(int fd, const char *arg)
 {
@@ -720,6 +816,8 @@ int main(void)
 		cmocka_unit_test(test_exec_flood),
 		cmocka_unit_test(test_fork_no_exec),
 		cmocka_unit_test(test_exec_from_thread),
+		cmocka_unit_test(test_thread_group_exit),
+		cmocka_unit_test(test_exit_live_variant),
 		cmocka_unit_test(test_deleted_binary),
 		cmocka_unit_test(test_memfd_binary),
 		cmocka_unit_test(test_setuid),
