@@ -37,6 +37,7 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -71,6 +72,8 @@ struct de_source {
 	uint64_t next_miss_check_ns;
 	int cb_err;                    /* the sink's error, ends a consume */
 	int last_batch;                /* records the last dispatch consumed */
+	void *positions;               /* the ring's consumer and producer pages, read-only */
+	size_t page;
 	char filename[DE_BPF_FILENAME_MAX + 1];
 	char detail[384];
 	struct de_event ev;
@@ -163,8 +166,9 @@ static int on_record(void *ctx, void *data, size_t size)
 		return 0; /* cannot happen: the kernel side writes whole headers */
 	memcpy(&r, data, sizeof(r));
 	const char *var = (const char *)data + sizeof(r);
-	if ((size_t)r.filename_len + r.argv_len > size - sizeof(r) || !ev_type(r.type))
-		return 0;
+	if ((size_t)r.filename_len + r.argv_len > size - sizeof(r) ||
+	    r.filename_len > DE_BPF_FILENAME_MAX || !ev_type(r.type))
+		return 0; /* cannot happen: the kernel side bounds both */
 
 	struct de_event *ev = &s->ev;
 	memset(ev, 0, sizeof(*ev));
@@ -365,6 +369,7 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	}
 	uint32_t cap = o->cfg->collector.argv_max_bytes;
 	s->skel->rodata->argv_cap = cap < DE_BPF_ARGV_MAX ? cap : DE_BPF_ARGV_MAX;
+	s->skel->rodata->wakeup_bytes = DE_MIN(65536u, rb / 4);
 	/* DE_EBPF_EXIT_LIVE=1 forces the older kernels' variant (tests) */
 	const char *force = getenv("DE_EBPF_EXIT_LIVE");
 	bool gd = !(force && *force == '1') && exit_has_group_dead();
@@ -392,6 +397,16 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 		set_why(why, why_len, "ebpf: mapping the ring buffer", ret);
 		goto fail;
 	}
+	/* our own read-only view of the positions: "is anything pending?" */
+	s->page = page > 0 ? (size_t)page : 4096;
+	s->positions = mmap(NULL, 2 * s->page, PROT_READ, MAP_SHARED,
+			    bpf_map__fd(s->skel->maps.events), 0);
+	if (s->positions == MAP_FAILED) {
+		s->positions = NULL;
+		ret = de_neg_errno();
+		set_why(why, why_len, "ebpf: mapping the ring buffer's positions", ret);
+		goto fail;
+	}
 	s->next_miss_check_ns = clock_ns(CLOCK_MONOTONIC) + MISS_CHECK_NS;
 	*out = s;
 	return 0;
@@ -403,16 +418,21 @@ fail:
 static int ebpf_fd(struct de_source *s) { return ring_buffer__epoll_fd(s->rb); }
 
 /* Busy (the last dispatch had records): come back in BATCH_MS, records do
- * not wake us until 64 KiB are pending. Idle: the next record wakes us;
+ * not wake us until min(64 KiB, ring/4) are pending. Idle: the next record wakes us;
  * once a second anyway, as recursion misses are only seen by asking. A
- * record written between the last dispatch and the wait keeps the fd
- * readable, so none waits for a wakeup that does not come. */
+ * record written without a wakeup between the last dispatch and the switch
+ * to idle is seen in the ring's positions: then the timeout is 0. */
 static int ebpf_timeout_ms(struct de_source *s)
 {
 	bool busy = s->last_batch > 0;
 	__atomic_store_n(&s->skel->data->consumer_idle, busy ? 0u : 1u, __ATOMIC_SEQ_CST);
 	if (busy)
 		return BATCH_MS;
+	/* a record that came in (without a wakeup) since the last dispatch */
+	const unsigned long *cons = s->positions;
+	const unsigned long *prod = (const void *)((const char *)s->positions + s->page);
+	if (__atomic_load_n(prod, __ATOMIC_ACQUIRE) != __atomic_load_n(cons, __ATOMIC_ACQUIRE))
+		return 0;
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 	if (now >= s->next_miss_check_ns)
 		return 0;
@@ -509,6 +529,8 @@ static void ebpf_close(struct de_source *s)
 {
 	if (!s)
 		return;
+	if (s->positions)
+		munmap(s->positions, 2 * s->page);
 	ring_buffer__free(s->rb);
 	de_events_bpf__destroy(s->skel);
 	de_proc_reader_free(s->reader);
