@@ -184,6 +184,30 @@ static const struct rec *find(const struct sink *k, enum de_event_type type, int
 	return NULL;
 }
 
+/* The /proc reader's entity id and start ticks of a live process. */
+static void proc_identity(int32_t pid, uint8_t id[DE_ENTITY_ID_LEN], uint64_t *start_ticks)
+{
+	struct de_proc_opts po;
+	de_proc_opts_from_config(&po, &cfg);
+	struct de_proc_reader *rd = de_proc_reader_new(&po);
+	struct de_proc *p = calloc(1, sizeof(*p));
+	assert_non_null(rd);
+	assert_non_null(p);
+	assert_int_equal(de_proc_read(rd, pid, p), 0);
+	memcpy(id, p->entity_id, DE_ENTITY_ID_LEN);
+	*start_ticks = p->start_ticks;
+	free(p);
+	de_proc_reader_free(rd);
+}
+
+static size_t count(const struct sink *k, enum de_event_type type, int32_t pid)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < k->n; i++)
+		n += k->r[i].type == type && k->r[i].pid == pid;
+	return n;
+}
+
 static int setup(void **state)
 {
 	if (de_config_init(&cfg) < 0)
@@ -351,17 +375,10 @@ static void test_fork_no_exec(void **state)
 		_exit(7);
 	}
 	close(p[0]);
-	struct de_proc_opts po;
-	de_proc_opts_from_config(&po, &cfg);
-	struct de_proc_reader *rd = de_proc_reader_new(&po);
-	assert_non_null(rd);
-	struct de_proc *pc = calloc(1, sizeof(*pc)), *pp = calloc(1, sizeof(*pp));
-	assert_non_null(pc);
-	assert_non_null(pp);
-	assert_int_equal(de_proc_read(rd, c, pc), 0);
-	uint8_t child_id[DE_ENTITY_ID_LEN];
-	memcpy(child_id, pc->entity_id, sizeof(child_id));
-	assert_int_equal(de_proc_read(rd, getpid(), pp), 0);
+	uint8_t child_id[DE_ENTITY_ID_LEN], parent_id[DE_ENTITY_ID_LEN];
+	uint64_t ticks;
+	proc_identity(c, child_id, &ticks);
+	proc_identity(getpid(), parent_id, &ticks);
 	close(p[1]);
 	int st;
 	assert_int_equal(waitpid(c, &st, 0), c);
@@ -373,15 +390,12 @@ static void test_fork_no_exec(void **state)
 	assert_int_equal(k->ppid, getpid());
 	assert_true(k->have & DE_EVF_PARENT);
 	assert_memory_equal(k->id, child_id, DE_ENTITY_ID_LEN);
-	assert_memory_equal(k->pid_id, pp->entity_id, DE_ENTITY_ID_LEN);
+	assert_memory_equal(k->pid_id, parent_id, DE_ENTITY_ID_LEN);
 	assert_null(find(&f->sink, DE_EV_EXEC, c));
 	const struct rec *e = find(&f->sink, DE_EV_EXIT, c);
 	assert_non_null(e);
 	assert_memory_equal(e->id, child_id, DE_ENTITY_ID_LEN);
 	assert_int_equal(e->exit_code, 7);
-	free(pc);
-	free(pp);
-	de_proc_reader_free(rd);
 }
 
 struct thr_arg {
@@ -433,10 +447,7 @@ static void test_exec_from_thread(void **state)
 	assert_int_equal(x->tid, tid);
 	const char *want[] = { "/bin/true", a.arg, NULL };
 	assert_true(argv_is(x, want));
-	int exits = 0;
-	for (size_t i = 0; i < f->sink.n; i++)
-		exits += f->sink.r[i].type == DE_EV_EXIT && f->sink.r[i].pid == c;
-	assert_int_equal(exits, 1);
+	assert_int_equal(count(&f->sink, DE_EV_EXIT, c), 1);
 	/* no fork event for the thread: threads are not processes */
 	assert_null(find(&f->sink, DE_EV_FORK, tid));
 }
@@ -481,14 +492,8 @@ static void test_thread_group_exit(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 9);
 	pump(f, 200);
-	int exits = 0;
-	const struct rec *e = NULL;
-	for (size_t i = 0; i < f->sink.n; i++)
-		if (f->sink.r[i].type == DE_EV_EXIT && f->sink.r[i].pid == c) {
-			exits++;
-			e = &f->sink.r[i];
-		}
-	assert_int_equal(exits, 1);
+	assert_int_equal(count(&f->sink, DE_EV_EXIT, c), 1);
+	const struct rec *e = find(&f->sink, DE_EV_EXIT, c);
 	assert_int_equal(e->tid, tid);
 	assert_int_equal(e->exit_signal, 0);
 	assert_int_equal(e->exit_code, 9);
@@ -523,21 +528,15 @@ static void test_exit_live_variant(void **state)
 	}
 	pump(g, 200);
 	for (int i = 0; i < N; i++) {
-		int exits = 0;
-		for (size_t k = 0; k < g->sink.n; k++) {
-			const struct rec *r = &g->sink.r[k];
-			if (r->type == DE_EV_EXIT && r->pid == pids[i]) {
-				exits++;
-				assert_int_equal(r->exit_code, WEXITSTATUS(st[i]));
-				assert_int_equal(r->exit_code, i);
-			}
-		}
-		assert_int_equal(exits, 1);
+		assert_int_equal(count(&g->sink, DE_EV_EXIT, pids[i]), 1);
+		const struct rec *r = find(&g->sink, DE_EV_EXIT, pids[i]);
+		assert_int_equal(r->exit_code, WEXITSTATUS(st[i]));
+		assert_int_equal(r->exit_code, i);
 	}
 	close_source(g);
 }
 
-/* fexecve() of fd, with argv; returns the child's wait status. */
+/* fexecve() of fd, with argv; returns the child's pid. */
 static pid_t fexec_child(int fd, const char *arg)
 {
 	pid_t c = fork();
@@ -728,19 +727,13 @@ static void test_entity_id_matches_proc(void **state)
 		x = find(&f->sink, DE_EV_EXEC, c);
 	}
 	assert_non_null(x);
-	struct de_proc_opts po;
-	de_proc_opts_from_config(&po, &cfg);
-	struct de_proc_reader *rd = de_proc_reader_new(&po);
-	assert_non_null(rd);
-	struct de_proc *p = calloc(1, sizeof(*p));
-	assert_non_null(p);
-	assert_int_equal(de_proc_read(rd, c, p), 0);
+	uint8_t id[DE_ENTITY_ID_LEN];
+	uint64_t ticks;
+	proc_identity(c, id, &ticks);
 	kill(c, SIGKILL);
 	waitpid(c, NULL, 0);
-	assert_int_equal(x->start_ticks, p->start_ticks);
-	assert_memory_equal(x->id, p->entity_id, DE_ENTITY_ID_LEN);
-	free(p);
-	de_proc_reader_free(rd);
+	assert_int_equal(x->start_ticks, ticks);
+	assert_memory_equal(x->id, id, DE_ENTITY_ID_LEN);
 }
 
 /* A one-page ring buffer and a flood nobody consumes: the losses come back
