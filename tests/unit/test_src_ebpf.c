@@ -40,6 +40,9 @@ struct rec {
 	uint8_t id[DE_ENTITY_ID_LEN], pid_id[DE_ENTITY_ID_LEN];
 	uint64_t start_ticks;
 	uint32_t uid[4];
+	uint32_t loginuid, sessionid;
+	uint64_t cgroup_id;
+	char comm[DE_COMM_MAX];
 	char *argv;
 	size_t argv_len;
 	uint32_t argc;
@@ -98,6 +101,10 @@ static int on_event(const struct de_event *ev, void *ud)
 	memcpy(r->pid_id, ev->parent_entity_id, sizeof(r->pid_id));
 	r->start_ticks = ev->start_ticks;
 	memcpy(r->uid, ev->uid, sizeof(r->uid));
+	r->loginuid = ev->loginuid;
+	r->sessionid = ev->sessionid;
+	r->cgroup_id = ev->cgroup_id;
+	snprintf(r->comm, sizeof(r->comm), "%s", ev->comm);
 	if (ev->have & DE_EVF_ARGV) {
 		r->argv = dup_bytes(ev->argv, ev->argv_len);
 		r->argv_len = ev->argv_len;
@@ -198,6 +205,44 @@ static void proc_identity(int32_t pid, uint8_t id[DE_ENTITY_ID_LEN], uint64_t *s
 	*start_ticks = p->start_ticks;
 	free(p);
 	de_proc_reader_free(rd);
+}
+
+static uint32_t read_u32(const char *path)
+{
+	FILE *fp = fopen(path, "r");
+	unsigned long v = 0;
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%lu", &v), 1);
+	fclose(fp);
+	return (uint32_t)v;
+}
+
+/* Our cgroup v2 id: the inode number of our directory in the cgroup2
+ * mount. 0 when the host has no cgroup2 mount. */
+static uint64_t own_cgroup_id(void)
+{
+	char line[512], mnt[256] = "", path[256] = "";
+	FILE *fp = fopen("/proc/self/mounts", "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (sscanf(line, "%*s %255s cgroup2", mnt) == 1 && strstr(line, " cgroup2 "))
+			break;
+		else
+			mnt[0] = '\0';
+	fclose(fp);
+	fp = fopen("/proc/self/cgroup", "r");
+	assert_non_null(fp);
+	while (fgets(line, sizeof(line), fp))
+		if (strncmp(line, "0::", 3) == 0)
+			sscanf(line + 3, "%255s", path);
+	fclose(fp);
+	if (!mnt[0] || !path[0])
+		return 0;
+	char full[600];
+	snprintf(full, sizeof(full), "%s%s", mnt, path);
+	struct stat sb;
+	assert_int_equal(stat(full, &sb), 0);
+	return sb.st_ino;
 }
 
 static size_t count(const struct sink *k, enum de_event_type type, int32_t pid)
@@ -316,6 +361,11 @@ static void test_exec_flood(void **state)
 		assert_int_equal(waitpid(pids[j], &status[j], 0), pids[j]);
 	pump(f, 300);
 
+	struct stat true_sb;
+	assert_int_equal(stat("/bin/true", &true_sb), 0);
+	uint32_t loginuid = read_u32("/proc/self/loginuid");
+	uint32_t sessionid = read_u32("/proc/self/sessionid");
+	uint64_t cgid = own_cgroup_id();
 	int seen = 0;
 	for (int i = 0; i < N_EXEC + N_SPECIAL; i++) {
 		const struct rec *x = find(&f->sink, DE_EV_EXEC, pids[i]);
@@ -333,6 +383,10 @@ static void test_exec_flood(void **state)
 			assert_true(argv_is(x, want));
 			assert_int_equal(x->argc, 3);
 			assert_string_equal(x->filename, "/bin/true");
+			assert_string_equal(x->comm, "true");
+			assert_true(x->have & DE_EVF_EXE_ID);
+			assert_int_equal(x->exe_ino, true_sb.st_ino);
+			assert_int_equal(x->exe_dev, true_sb.st_dev);
 		} else {
 			const char *want[] = { "/bin/sh", "-c", i < N_EXEC + 3 ? "exit 3" : "kill -KILL $$",
 					       a1[i], a2[i], NULL };
@@ -341,6 +395,16 @@ static void test_exec_flood(void **state)
 		}
 		assert_int_equal(x->tid, pids[i]);
 		assert_int_equal(x->ppid, getpid());
+		assert_true(x->have & DE_EVF_CREDS);
+		assert_int_equal(x->uid[0], getuid());
+		assert_int_equal(x->uid[1], geteuid());
+		assert_true(x->have & DE_EVF_LOGINUID);
+		assert_int_equal(x->loginuid, loginuid);
+		assert_int_equal(x->sessionid, sessionid);
+		if (cgid) {
+			assert_true(x->have & DE_EVF_CGROUP);
+			assert_int_equal(x->cgroup_id, cgid);
+		}
 		assert_memory_equal(x->id, e->id, DE_ENTITY_ID_LEN);
 		assert_memory_equal(x->id, k->id, DE_ENTITY_ID_LEN);
 		assert_true(e->have & DE_EVF_EXIT);
