@@ -28,109 +28,13 @@
 
 #include "config.h"
 #include "proc.h"
+#include "evsink.h"
 #include "source.h"
 
 #define N_EXEC 1000
 
-/* A copy of what the tests look at in one event. */
-struct rec {
-	enum de_event_type type;
-	uint32_t have;
-	int32_t pid, tid, ppid;
-	uint8_t id[DE_ENTITY_ID_LEN], pid_id[DE_ENTITY_ID_LEN];
-	uint64_t start_ticks;
-	uint32_t uid[4];
-	uint32_t loginuid, sessionid;
-	uint64_t cgroup_id;
-	char comm[DE_COMM_MAX];
-	char *argv;
-	size_t argv_len;
-	uint32_t argc;
-	bool argv_truncated;
-	char *filename;
-	uint64_t exe_dev, exe_ino;
-	int32_t exit_code, exit_signal;
-	enum de_status_kind status;
-	uint64_t drops[DE_EV__COUNT];
-};
-
-struct sink {
-	struct rec *r;
-	size_t n, cap;
-	size_t snapshots;
-	bool snap_self; /* a snapshot event for this test process, with detail */
-};
-
 static struct de_config cfg;
 static char run_tag[48];
-
-static char *dup_bytes(const char *p, size_t n)
-{
-	char *d = malloc(n + 1);
-	if (d) {
-		memcpy(d, p, n);
-		d[n] = '\0';
-	}
-	return d;
-}
-
-static int on_event(const struct de_event *ev, void *ud)
-{
-	struct sink *k = ud;
-	if (ev->type == DE_EV_SNAPSHOT) {
-		k->snapshots++;
-		if (ev->pid == getpid() && ev->proc && ev->proc->pid == getpid() && ev->proc->argc > 0)
-			k->snap_self = true;
-		return 0;
-	}
-	if (k->n == k->cap) {
-		k->cap = k->cap ? 2 * k->cap : 4096;
-		struct rec *nr = realloc(k->r, k->cap * sizeof(*nr));
-		if (!nr)
-			return -ENOMEM;
-		k->r = nr;
-	}
-	struct rec *r = &k->r[k->n++];
-	memset(r, 0, sizeof(*r));
-	r->type = ev->type;
-	r->have = ev->have;
-	r->pid = ev->pid;
-	r->tid = ev->tid;
-	r->ppid = ev->ppid;
-	memcpy(r->id, ev->entity_id, sizeof(r->id));
-	memcpy(r->pid_id, ev->parent_entity_id, sizeof(r->pid_id));
-	r->start_ticks = ev->start_ticks;
-	memcpy(r->uid, ev->uid, sizeof(r->uid));
-	r->loginuid = ev->loginuid;
-	r->sessionid = ev->sessionid;
-	r->cgroup_id = ev->cgroup_id;
-	snprintf(r->comm, sizeof(r->comm), "%s", ev->comm);
-	if (ev->have & DE_EVF_ARGV) {
-		r->argv = dup_bytes(ev->argv, ev->argv_len);
-		r->argv_len = ev->argv_len;
-		r->argc = ev->argc;
-		r->argv_truncated = ev->argv_truncated;
-	}
-	if (ev->have & DE_EVF_FILENAME)
-		r->filename = strdup(ev->filename);
-	r->exe_dev = ev->exe_dev;
-	r->exe_ino = ev->exe_ino;
-	r->exit_code = ev->exit_code;
-	r->exit_signal = ev->exit_signal;
-	r->status = ev->status;
-	memcpy(r->drops, ev->drops, sizeof(r->drops));
-	return 0;
-}
-
-static void sink_free(struct sink *k)
-{
-	for (size_t i = 0; i < k->n; i++) {
-		free(k->r[i].argv);
-		free(k->r[i].filename);
-	}
-	free(k->r);
-	memset(k, 0, sizeof(*k));
-}
 
 struct fixture {
 	struct de_source *src;
@@ -141,7 +45,7 @@ struct fixture {
 static int open_source(struct fixture *f, uint32_t ringbuf_bytes, char *why, size_t why_len)
 {
 	struct de_source_opts o = {
-		.cfg = &cfg, .sink = on_event, .sink_ud = &f->sink, .proc_root = "/proc",
+		.cfg = &cfg, .sink = de_test_sink_event, .sink_ud = &f->sink, .proc_root = "/proc",
 		.ringbuf_bytes = ringbuf_bytes,
 	};
 	int e = de_source_ebpf.open(&o, &f->src, why, why_len);
@@ -159,7 +63,7 @@ static void close_source(struct fixture *f)
 	de_source_ebpf.close(f->src);
 	if (f->ep >= 0)
 		close(f->ep);
-	sink_free(&f->sink);
+	de_test_sink_free(&f->sink);
 	free(f);
 }
 
@@ -181,14 +85,6 @@ static void pump(struct fixture *f, int ms)
 		epoll_wait(f->ep, &ee, 1, wait);
 		assert_int_equal(de_source_ebpf.dispatch(f->src), 0);
 	}
-}
-
-static const struct rec *find(const struct sink *k, enum de_event_type type, int32_t pid)
-{
-	for (size_t i = 0; i < k->n; i++)
-		if (k->r[i].type == type && k->r[i].pid == pid)
-			return &k->r[i];
-	return NULL;
 }
 
 /* The /proc reader's entity id and start ticks of a live process. */
@@ -245,14 +141,6 @@ static uint64_t own_cgroup_id(void)
 	return sb.st_ino;
 }
 
-static size_t count(const struct sink *k, enum de_event_type type, int32_t pid)
-{
-	size_t n = 0;
-	for (size_t i = 0; i < k->n; i++)
-		n += k->r[i].type == type && k->r[i].pid == pid;
-	return n;
-}
-
 static int setup(void **state)
 {
 	if (de_config_init(&cfg) < 0)
@@ -290,7 +178,7 @@ static int teardown(void **state)
 static void reset(struct fixture *f)
 {
 	(void)de_source_ebpf.dispatch(f->src);
-	sink_free(&f->sink);
+	de_test_sink_free(&f->sink);
 }
 
 #define NEED_SOURCE(state)                                                        \
@@ -368,9 +256,9 @@ static void test_exec_flood(void **state)
 	uint64_t cgid = own_cgroup_id();
 	int seen = 0;
 	for (int i = 0; i < N_EXEC + N_SPECIAL; i++) {
-		const struct rec *x = find(&f->sink, DE_EV_EXEC, pids[i]);
-		const struct rec *e = find(&f->sink, DE_EV_EXIT, pids[i]);
-		const struct rec *k = find(&f->sink, DE_EV_FORK, pids[i]);
+		const struct rec *x = de_test_find(&f->sink, DE_EV_EXEC, pids[i]);
+		const struct rec *e = de_test_find(&f->sink, DE_EV_EXIT, pids[i]);
+		const struct rec *k = de_test_find(&f->sink, DE_EV_FORK, pids[i]);
 		if (!x || !e || !k) {
 			print_error("pid %d (%d): exec %p exit %p fork %p\n", (int)pids[i], i,
 				    (const void *)x, (const void *)e, (const void *)k);
@@ -447,7 +335,7 @@ static void test_fork_no_exec(void **state)
 	int st;
 	assert_int_equal(waitpid(c, &st, 0), c);
 	pump(f, 200);
-	const struct rec *k = find(&f->sink, DE_EV_FORK, c);
+	const struct rec *k = de_test_find(&f->sink, DE_EV_FORK, c);
 	assert_non_null(k);
 	assert_int_equal(k->pid, c);
 	assert_int_equal(k->tid, c);
@@ -455,8 +343,8 @@ static void test_fork_no_exec(void **state)
 	assert_true(k->have & DE_EVF_PARENT);
 	assert_memory_equal(k->id, child_id, DE_ENTITY_ID_LEN);
 	assert_memory_equal(k->pid_id, parent_id, DE_ENTITY_ID_LEN);
-	assert_null(find(&f->sink, DE_EV_EXEC, c));
-	const struct rec *e = find(&f->sink, DE_EV_EXIT, c);
+	assert_null(de_test_find(&f->sink, DE_EV_EXEC, c));
+	const struct rec *e = de_test_find(&f->sink, DE_EV_EXIT, c);
 	assert_non_null(e);
 	assert_memory_equal(e->id, child_id, DE_ENTITY_ID_LEN);
 	assert_int_equal(e->exit_code, 7);
@@ -505,15 +393,15 @@ static void test_exec_from_thread(void **state)
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	assert_int_not_equal(tid, c);
 	pump(f, 200);
-	const struct rec *x = find(&f->sink, DE_EV_EXEC, c);
+	const struct rec *x = de_test_find(&f->sink, DE_EV_EXEC, c);
 	assert_non_null(x);
 	assert_int_equal(x->pid, c);
 	assert_int_equal(x->tid, tid);
 	const char *want[] = { "/bin/true", a.arg, NULL };
 	assert_true(argv_is(x, want));
-	assert_int_equal(count(&f->sink, DE_EV_EXIT, c), 1);
+	assert_int_equal(de_test_count(&f->sink, DE_EV_EXIT, c), 1);
 	/* no fork event for the thread: threads are not processes */
-	assert_null(find(&f->sink, DE_EV_FORK, tid));
+	assert_null(de_test_find(&f->sink, DE_EV_FORK, tid));
 }
 
 struct exit_arg {
@@ -556,12 +444,12 @@ static void test_thread_group_exit(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 9);
 	pump(f, 200);
-	assert_int_equal(count(&f->sink, DE_EV_EXIT, c), 1);
-	const struct rec *e = find(&f->sink, DE_EV_EXIT, c);
+	assert_int_equal(de_test_count(&f->sink, DE_EV_EXIT, c), 1);
+	const struct rec *e = de_test_find(&f->sink, DE_EV_EXIT, c);
 	assert_int_equal(e->tid, tid);
 	assert_int_equal(e->exit_signal, 0);
 	assert_int_equal(e->exit_code, 9);
-	assert_null(find(&f->sink, DE_EV_FORK, tid));
+	assert_null(de_test_find(&f->sink, DE_EV_FORK, tid));
 }
 
 /* The variant for kernels whose exit tracepoint has no group_dead
@@ -592,8 +480,8 @@ static void test_exit_live_variant(void **state)
 	}
 	pump(g, 200);
 	for (int i = 0; i < N; i++) {
-		assert_int_equal(count(&g->sink, DE_EV_EXIT, pids[i]), 1);
-		const struct rec *r = find(&g->sink, DE_EV_EXIT, pids[i]);
+		assert_int_equal(de_test_count(&g->sink, DE_EV_EXIT, pids[i]), 1);
+		const struct rec *r = de_test_find(&g->sink, DE_EV_EXIT, pids[i]);
 		assert_int_equal(r->exit_code, WEXITSTATUS(st[i]));
 		assert_int_equal(r->exit_code, i);
 	}
@@ -637,7 +525,7 @@ static void check_fexec(struct fixture *f, int fd, const char *arg)
 	assert_int_equal(waitpid(c, &st, 0), c);
 	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
 	pump(f, 200);
-	const struct rec *x = find(&f->sink, DE_EV_EXEC, c);
+	const struct rec *x = de_test_find(&f->sink, DE_EV_EXEC, c);
 	assert_non_null(x);
 	const char *want[] = { "de-fexec", arg, NULL };
 	assert_true(argv_is(x, want));
@@ -647,7 +535,7 @@ static void check_fexec(struct fixture *f, int fd, const char *arg)
 	char fdpath[32];
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
 	assert_string_equal(x->filename, fdpath);
-	assert_non_null(find(&f->sink, DE_EV_EXIT, c));
+	assert_non_null(de_test_find(&f->sink, DE_EV_EXIT, c));
 }
 
 /* A binary that no longer has a name: copied, unlinked, run from the fd. */
@@ -721,14 +609,14 @@ static void test_setuid(void **state)
 	assert_true(WIFEXITED(st));
 	assert_int_equal(WEXITSTATUS(st), 0);
 	pump(f, 200);
-	const struct rec *x = find(&f->sink, DE_EV_EXEC, c);
+	const struct rec *x = de_test_find(&f->sink, DE_EV_EXEC, c);
 	assert_non_null(x);
 	assert_true(x->have & DE_EVF_CREDS);
 	assert_int_equal(x->uid[0], 65534);
 	assert_int_equal(x->uid[1], 0);
 	assert_int_equal(x->uid[2], 0);
 	assert_int_equal(x->uid[3], 0);
-	const struct rec *k = find(&f->sink, DE_EV_FORK, c);
+	const struct rec *k = de_test_find(&f->sink, DE_EV_FORK, c);
 	assert_non_null(k);
 	assert_int_equal(k->uid[0], 0); /* the fork, before setresuid */
 }
@@ -788,7 +676,7 @@ static void test_entity_id_matches_proc(void **state)
 	const struct rec *x = NULL;
 	for (int i = 0; i < 50 && !x; i++) {
 		pump(f, 20);
-		x = find(&f->sink, DE_EV_EXEC, c);
+		x = de_test_find(&f->sink, DE_EV_EXEC, c);
 	}
 	assert_non_null(x);
 	uint8_t id[DE_ENTITY_ID_LEN];
@@ -837,7 +725,7 @@ static void test_drops(void **state)
 	}
 	size_t seen_exec = 0;
 	for (int i = 0; i < N; i++)
-		seen_exec += find(&g->sink, DE_EV_EXEC, pids[i]) != NULL;
+		seen_exec += de_test_find(&g->sink, DE_EV_EXEC, pids[i]) != NULL;
 	print_message("# ring %ld bytes: %zu of %d execs seen, drops exec %llu fork %llu exit %llu\n",
 		      page, seen_exec, N, (unsigned long long)drops[DE_EV_EXEC],
 		      (unsigned long long)drops[DE_EV_FORK], (unsigned long long)drops[DE_EV_EXIT]);
@@ -853,6 +741,48 @@ static void test_drops(void **state)
 	for (size_t i = before; i < g->sink.n; i++)
 		if (g->sink.r[i].type == DE_EV_STATUS && g->sink.r[i].status == DE_ST_DROPS)
 			assert_true(g->sink.r[i].drops[DE_EV_EXEC] < drops[DE_EV_EXEC]);
+	close_source(g);
+}
+
+/* argv longer than collector.argv_max_bytes: the first bytes, flagged
+ * truncated (and the default cap, 32 KiB, against a 100 KB argument). */
+static void test_argv_cap(void **state)
+{
+	NEED_SOURCE(state);
+	struct fixture *f = *state;
+	struct fixture *g = calloc(1, sizeof(*g));
+	assert_non_null(g);
+	g->ep = -1;
+	char why[512];
+	uint32_t saved = cfg.collector.argv_max_bytes;
+	cfg.collector.argv_max_bytes = 256;
+	int e = open_source(g, 0, why, sizeof(why));
+	cfg.collector.argv_max_bytes = saved;
+	if (e < 0)
+		print_error("%s\n", why);
+	assert_int_equal(e, 0);
+	size_t big_len = 100 * 1024;
+	char *big = malloc(big_len + 1);
+	assert_non_null(big);
+	for (size_t i = 0; i < big_len; i++)
+		big[i] = (char)('a' + i % 26);
+	big[big_len] = '\0';
+	const char *const argv[] = { "/bin/true", big, NULL };
+	pid_t c = spawn_argv("/bin/true", argv);
+	assert_int_equal(waitpid(c, NULL, 0), c);
+	pump(g, 200);
+	pump(f, 50);
+	const struct rec *x = de_test_find(&g->sink, DE_EV_EXEC, c), *y = de_test_find(&f->sink, DE_EV_EXEC, c);
+	assert_non_null(x);
+	assert_non_null(y);
+	assert_true(x->argv_truncated);
+	assert_int_equal(x->argv_len, 256);
+	assert_memory_equal(x->argv, "/bin/true\0", 10);
+	assert_memory_equal(x->argv + 10, big, 256 - 10);
+	assert_true(y->argv_truncated);
+	assert_int_equal(y->argv_len, 32768);
+	assert_memory_equal(y->argv + 10, big, 32768 - 10);
+	free(big);
 	close_source(g);
 }
 
@@ -881,6 +811,7 @@ int main(void)
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_entity_id_matches_proc),
 		cmocka_unit_test(test_drops),
+		cmocka_unit_test(test_argv_cap),
 		cmocka_unit_test(test_snapshot),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
