@@ -261,7 +261,7 @@ static __always_inline int report_exit(struct task_struct *t)
 }
 
 /* sched_process_exit(struct task_struct *p, bool group_dead), kernels that
- * pass group_dead (6.16 and later): exactly one call per thread group. */
+ * pass group_dead (recent ones, 6.18 here): exactly one call per thread group. */
 SEC("tp_btf/sched_process_exit")
 int de_exit(__u64 *ctx)
 {

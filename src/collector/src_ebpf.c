@@ -16,6 +16,11 @@
  * in) leaves DE_EVF_ARGV out of that event and is counted in a
  * DE_ST_DEGRADED status event.
  *
+ * Wakeups are batched: while events flow the consumer comes back every
+ * BATCH_MS (timeout_ms) instead of being woken per record, which costs
+ * more than the record itself; the first record after a quiet period
+ * still wakes it at once.
+ *
  * What is not captured: the executable's path (only its device and inode,
  * and the path given to execve), hashes, the cgroup path (only its id).
  * argv is capped at min(collector.argv_max_bytes, 32 KiB).
@@ -60,7 +65,7 @@ struct de_source {
 	struct de_source_opts o;
 	struct de_events_bpf *skel;
 	struct ring_buffer *rb;
-	struct de_proc_reader *reader; /* the boot id; snapshots */
+	struct de_proc_reader *reader; /* owns the boot id (read once at open) */
 	const uint8_t *boot_id;
 	int64_t boot_to_real_ns;       /* CLOCK_REALTIME - CLOCK_BOOTTIME, per dispatch */
 	int ncpus;
@@ -107,7 +112,7 @@ static void set_why(char *why, size_t len, const char *what, int err)
 	snprintf(why, len, "%s: %s%s", what, strerror(-err), hint);
 }
 
-/* Whether sched_process_exit passes group_dead (kernel 6.16+): read from
+/* Whether sched_process_exit passes group_dead (recent kernels): read from
  * the kernel's BTF, the same description tp_btf attaches by. */
 static bool exit_has_group_dead(void)
 {
@@ -243,7 +248,7 @@ static enum de_event_type prog_type(struct de_source *s, const struct bpf_progra
 }
 
 /* Collect what was lost since the last report into s->ev.drops: kernel
- * drop counters (when drop_gen moved) and, when force is set, the
+ * drop counters (when drop_gen moved) and, with check_misses, the
  * programs' recursion misses. Returns whether anything was lost. */
 static bool collect_drops(struct de_source *s, bool check_misses)
 {
