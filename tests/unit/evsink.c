@@ -44,6 +44,7 @@ int de_test_sink_event(const struct de_event *ev, void *ud)
 	memcpy(r->pid_id, ev->parent_entity_id, sizeof(r->pid_id));
 	r->start_ticks = ev->start_ticks;
 	memcpy(r->uid, ev->uid, sizeof(r->uid));
+	memcpy(r->gid, ev->gid, sizeof(r->gid));
 	r->loginuid = ev->loginuid;
 	r->sessionid = ev->sessionid;
 	r->cgroup_id = ev->cgroup_id;

@@ -17,7 +17,7 @@ struct rec {
 	int32_t pid, tid, ppid;
 	uint8_t id[DE_ENTITY_ID_LEN], pid_id[DE_ENTITY_ID_LEN];
 	uint64_t start_ticks;
-	uint32_t uid[4];
+	uint32_t uid[4], gid[4];
 	uint32_t loginuid, sessionid;
 	uint64_t cgroup_id;
 	char comm[DE_COMM_MAX];

@@ -616,6 +616,8 @@ static void test_setuid(void **state)
 	assert_int_equal(x->uid[1], 0);
 	assert_int_equal(x->uid[2], 0);
 	assert_int_equal(x->uid[3], 0);
+	for (int k = 0; k < 4; k++) /* no setgid bit: every gid stays 65534 */
+		assert_int_equal(x->gid[k], 65534);
 	const struct rec *k = de_test_find(&f->sink, DE_EV_FORK, c);
 	assert_non_null(k);
 	assert_int_equal(k->uid[0], 0); /* the fork, before setresuid */
