@@ -14,9 +14,9 @@
  * pages were just written by the kernel so this is rare; when it happens
  * the record says so (DE_BPF_F_ARGV_FAULT) and `argv_faults` counts it.
  *
- * Exec records are variable-length (argv, filename) and built in a per-CPU
- * scratch buffer (one per CPU), then copied with bpf_ringbuf_output (tracepoints run with
- * preemption disabled, so one scratch per CPU is never shared). Fork and
+ * Exec records are variable-length (argv, filename) and built in a scratch
+ * buffer indexed by CPU, then copied with bpf_ringbuf_output (tracepoints
+ * run with preemption disabled, so a CPU's scratch is never shared). Fork and
  * exit records are fixed-size and reserved in the ring directly. A record
  * the ring has no room for is counted per type (`drops`), never lost
  * silently.
@@ -54,8 +54,8 @@ const volatile __u32 argv_cap = DE_BPF_ARGV_MAX;
 const volatile __u64 wakeup_bytes = 65536;
 __u32 consumer_idle = 1;
 
-/* Bumped on every drop (user space then reads `drops`), and on every argv
- * that could not be read. */
+/* drop_gen: bumped on every drop (user space then reads `drops`);
+ * argv_faults: exec records whose argv could not be read. */
 __u64 drop_gen = 0;
 __u64 argv_faults = 0;
 
