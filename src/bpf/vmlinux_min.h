@@ -152,5 +152,28 @@ struct task_struct {
 struct bpf_iter_meta { struct seq_file *seq; u64 session_id; u64 seq_num; } PAI;
 struct bpf_iter__task { struct bpf_iter_meta *meta; struct task_struct *task; } PAI;
 
+/* ---- events.bpf.c (exec/fork/exit tracepoints) ----
+ * Fields the definitions above do not have, declared as "___de_ev"
+ * flavours: libbpf ignores the suffix when relocating, so these name the
+ * same kernel structs without touching their definitions above. */
+struct kernfs_node___de_ev { u64 id; } PAI;
+struct cgroup___de_ev { struct kernfs_node___de_ev *kn; } PAI;
+struct css_set___de_ev { struct cgroup___de_ev *dfl_cgrp; } PAI;
+struct task_struct___de_ev {
+	struct task_struct *group_leader;
+	int exit_code;
+	struct css_set___de_ev *cgroups;
+} PAI;
+struct signal_struct___de_ev {
+	struct { int counter; } live;
+	unsigned int flags;
+	int group_exit_code;
+} PAI;
+struct linux_binprm___de_ev {
+	struct file *file;
+	const char *filename;
+} PAI;
+/* ---- end of events.bpf.c ---- */
+
 #undef PAI
 #endif
