@@ -23,11 +23,23 @@
 #include "merkle.h"
 #include "merkle_store.h"
 
-static double now(void)
+/* The machine is shared: wall time includes waiting for a core, so CPU
+ * time (this process) is printed next to it for the throughput figures. */
+static double clock_s(clockid_t id)
 {
 	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(id, &ts);
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static double now(void)
+{
+	return clock_s(CLOCK_MONOTONIC);
+}
+
+static double cpu(void)
+{
+	return clock_s(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 /* xorshift64*: reproducible record bytes and proof indices. */
@@ -67,15 +79,15 @@ static void hash_costs(size_t rec_len)
 		int r = de_merkle_hasher_init(&h, algos[k]);
 		if (r < 0)
 			die("hasher", r);
-		double t0 = now();
+		double t0 = cpu();
 		for (unsigned i = 0; i < n; i++)
 			de_merkle_leaf_hash(&h, rec, rec_len, a);
-		double t1 = now();
+		double t1 = cpu();
 		for (unsigned i = 0; i < n; i++)
 			de_merkle_node_hash(&h, a, b, a);
-		double t2 = now();
-		printf("%-8s %16.1f %16.1f   (leaf of %zu bytes)\n", h.name, (t1 - t0) / n * 1e9,
-		       (t2 - t1) / n * 1e9, rec_len);
+		double t2 = cpu();
+		printf("%-8s %16.1f %16.1f   (CPU time; leaf of %zu bytes)\n", h.name,
+		       (t1 - t0) / n * 1e9, (t2 - t1) / n * 1e9, rec_len);
 		de_merkle_hasher_done(&h);
 	}
 }
@@ -140,14 +152,15 @@ static void verify_root(uint64_t n, size_t rec_len)
 		struct de_merkle_frontier f;
 		de_merkle_frontier_init(&f);
 		uint8_t leaf[DE_HASH_LEN], root[DE_HASH_LEN];
-		double t0 = now();
+		double t0 = now(), c0 = cpu();
 		for (uint64_t i = 0; i < n; i++) {
 			de_merkle_leaf_hash(&h, recs + i * rec_len, rec_len, leaf);
 			de_merkle_frontier_append(&h, &f, leaf, NULL, NULL);
 		}
 		de_merkle_frontier_root(&h, &f, root);
-		double dt = now() - t0;
-		printf("%-8s %.3f s  -> target <= 2 s: %s\n", h.name, dt, dt <= 2 ? "met" : "NOT met");
+		double dt = now() - t0, dc = cpu() - c0;
+		printf("%-8s wall %.3f s, CPU %.3f s  -> target <= 2 s: %s\n", h.name, dt, dc,
+		       dt <= 2 ? "met" : "NOT met");
 		de_merkle_hasher_done(&h);
 	}
 	free(recs);
@@ -168,7 +181,7 @@ static void rm_store(const char *dir)
 /* Appends of n records into a fresh BLAKE3 file store; sync_every > 0
  * adds a group commit every sync_every appends. Returns appends/s. */
 static double appends(const char *dir, uint64_t n, size_t rec_len, unsigned sync_every,
-		      struct de_merkle_store **keep)
+		      struct de_merkle_store **keep, double *cpu_rate)
 {
 	rm_store(dir);
 	struct de_merkle_store *s = de_merkle_store_file_open(dir, DE_HASH_BLAKE3, true);
@@ -179,7 +192,7 @@ static double appends(const char *dir, uint64_t n, size_t rec_len, unsigned sync
 	if (r < 0)
 		die("tree", r);
 	uint8_t rec[4096];
-	double t0 = now();
+	double t0 = now(), c0 = cpu();
 	for (uint64_t i = 0; i < n; i++) {
 		/* Vary the record cheaply: the hashing cost is what matters. */
 		record(i & 1023, rec, rec_len);
@@ -192,6 +205,7 @@ static double appends(const char *dir, uint64_t n, size_t rec_len, unsigned sync
 	if ((r = de_merkle_store_flush(s, sync_every > 0)) < 0)
 		die("flush", r);
 	double dt = now() - t0;
+	*cpu_rate = (double)n / (cpu() - c0);
 	de_merkle_tree_done(&t);
 	if (keep)
 		*keep = s;
@@ -241,16 +255,18 @@ int main(int argc, char **argv)
 	printf("\n## appends into the file-backed store (BLAKE3, %zu-byte records)\n", rec_len);
 	if (sync_every) {
 		uint64_t m = DE_MIN(n, (uint64_t)1000000);
-		double rate = appends(dir, m, rec_len, sync_every, NULL);
-		printf("%" PRIu64 " appends, fdatasync every %u: %.0f appends/s  -> target >= "
-		       "100,000/s: %s\n",
-		       m, sync_every, rate, rate >= 100000 ? "met" : "NOT met");
+		double crate;
+		double rate = appends(dir, m, rec_len, sync_every, NULL, &crate);
+		printf("%" PRIu64 " appends, fdatasync every %u: %.0f appends/s (per CPU second: "
+		       "%.0f)  -> target >= 100,000/s: %s\n",
+		       m, sync_every, rate, crate, rate >= 100000 ? "met" : "NOT met");
 	}
 	struct de_merkle_store *s = NULL;
-	double rate = appends(dir, n, rec_len, 0, &s);
-	printf("%" PRIu64 " appends, buffered (no fsync): %.0f appends/s  -> target >= "
-	       "100,000/s: %s\n",
-	       n, rate, rate >= 100000 ? "met" : "NOT met");
+	double crate;
+	double rate = appends(dir, n, rec_len, 0, &s, &crate);
+	printf("%" PRIu64 " appends, buffered (no fsync): %.0f appends/s (per CPU second: %.0f)"
+	       "  -> target >= 100,000/s: %s\n",
+	       n, rate, crate, rate >= 100000 ? "met" : "NOT met");
 
 	printf("\n## inclusion proofs from the file-backed store (page cache warm)\n");
 	struct de_merkle_tree t;

@@ -87,25 +87,58 @@ int de_merkle_tree_root(struct de_merkle_tree *t, uint8_t *out)
 /* MTH of leaves [lo, hi), for a range the RFC recursion produces: lo is a
  * multiple of the smallest power of two >= hi - lo, so the range splits
  * into aligned perfect subtrees, largest first, each one stored. */
+/* The right edge of the current tree is a suffix of the frontier: fold it
+ * without reading the store. Returns 1 when done, 0 when [lo, hi) is not
+ * such a suffix. */
+static int frontier_range(struct de_merkle_tree *t, uint64_t lo, uint64_t hi, uint8_t *out)
+{
+	const struct de_merkle_frontier *f = &t->f;
+	if (hi != f->size)
+		return 0;
+	uint64_t start = 0;
+	unsigned e = 0;
+	for (int l = 63; l >= 0 && start <= lo; l--) {
+		if (!(hi & ((uint64_t)1 << l)))
+			continue;
+		if (start == lo) {
+			uint8_t r[DE_MERKLE_MAX_HASH];
+			memcpy(r, f->hash[f->count - 1], t->h.len);
+			for (unsigned i = f->count - 1; i-- > e;) {
+				int x = de_merkle_node_hash(&t->h, f->hash[i], r, r);
+				if (x < 0)
+					return x;
+			}
+			memcpy(out, r, t->h.len);
+			return 1;
+		}
+		start += (uint64_t)1 << l;
+		e++;
+	}
+	return 0;
+}
+
 static int range_hash(struct de_merkle_tree *t, uint64_t lo, uint64_t hi, uint8_t *out)
 {
 	uint8_t parts[DE_MERKLE_MAX_LEVELS][DE_MERKLE_MAX_HASH];
 	unsigned n = 0;
 	if (hi <= lo)
 		return -EINVAL;
+	int r = frontier_range(t, lo, hi, out);
+	if (r != 0)
+		return r < 0 ? r : 0;
 	while (lo < hi) {
 		/* Largest level whose block is aligned at lo and fits. */
 		unsigned l = 63 - (unsigned)__builtin_clzll(hi - lo);
 		if (lo)
 			l = DE_MIN(l, (unsigned)__builtin_ctzll(lo));
-		int r = de_merkle_store_get(t->store, l, lo >> l, parts[n]);
+		r = de_merkle_store_get(t->store, l, lo >> l, parts[n]);
 		if (r < 0)
 			return r;
 		n++;
 		lo += (uint64_t)1 << l;
 	}
 	for (unsigned i = n - 1; i-- > 0;) {
-		int r = de_merkle_node_hash(&t->h, parts[i], parts[n - 1], parts[n - 1]);
+		r = de_merkle_node_hash(&t->h, parts[i], parts[n - 1], parts[n - 1]);
 		if (r < 0)
 			return r;
 	}

@@ -18,6 +18,10 @@
 #include "macros.h"
 
 #define PEND_ENTRIES 256u
+/* The file store also keeps levels >= CACHE_LEVEL in memory (n/64 bytes
+ * for n leaves: 156 KiB at 10M), so a proof reads at most ~2 entries per
+ * level below it from the files. */
+#define CACHE_LEVEL 12u
 #define FORMAT_NAME "FORMAT"
 #define FORMAT_MAGIC "daemoneye merkle node store 1\n"
 
@@ -85,7 +89,7 @@ int de_merkle_store_get(struct de_merkle_store *s, unsigned level, uint64_t inde
 	if (level >= DE_MERKLE_MAX_LEVELS || index >= s->lv[level].count)
 		return -ENOENT;
 	struct level *lv = &s->lv[level];
-	if (!s->file) {
+	if (!s->file || level >= CACHE_LEVEL) {
 		memcpy(out, lv->mem + index * s->len, s->len);
 		return 0;
 	}
@@ -136,26 +140,40 @@ static int level_open(struct de_merkle_store *s, unsigned level, bool create)
 	return 0;
 }
 
+/* Room in lv->mem for `want` entries. */
+static int mem_reserve(struct de_merkle_store *s, struct level *lv, uint64_t want)
+{
+	if (want <= lv->cap)
+		return 0;
+	uint64_t cap = lv->cap ? lv->cap : 64;
+	while (cap < want)
+		cap *= 2;
+	if (cap > SIZE_MAX / s->len)
+		return -ENOMEM;
+	uint8_t *m = realloc(lv->mem, cap * s->len);
+	if (!m)
+		return -ENOMEM;
+	lv->mem = m;
+	lv->cap = cap;
+	return 0;
+}
+
 int de_merkle_store_put(struct de_merkle_store *s, unsigned level, uint64_t index,
 			const uint8_t *hash)
 {
 	if (level >= DE_MERKLE_MAX_LEVELS || index != s->lv[level].count)
 		return -EINVAL;
 	struct level *lv = &s->lv[level];
-	if (!s->file) {
-		if (lv->count == lv->cap) {
-			uint64_t cap = lv->cap ? 2 * lv->cap : 64;
-			uint8_t *m = realloc(lv->mem, cap * s->len);
-			if (!m)
-				return -ENOMEM;
-			lv->mem = m;
-			lv->cap = cap;
-		}
-		memcpy(lv->mem + lv->count * s->len, hash, s->len);
-		lv->count++;
-		return 0;
-	}
 	int r;
+	if (!s->file || level >= CACHE_LEVEL) {
+		if ((r = mem_reserve(s, lv, lv->count + 1)) < 0)
+			return r;
+		memcpy(lv->mem + lv->count * s->len, hash, s->len);
+		if (!s->file) {
+			lv->count++;
+			return 0;
+		}
+	}
 	if (lv->fd < 0 && (r = level_open(s, level, true)) < 0)
 		return r;
 	if (!lv->pend && !(lv->pend = malloc(PEND_ENTRIES * s->len)))
@@ -290,6 +308,15 @@ static int file_load(struct de_merkle_store *s, bool create)
 		/* A torn last entry (crash in the middle of a write). */
 		if (size % s->len && ftruncate(lv->fd, (off_t)(lv->count * s->len)) < 0)
 			return de_neg_errno();
+		if (l >= CACHE_LEVEL && lv->count) {
+			if ((r = mem_reserve(s, lv, lv->count)) < 0)
+				return r;
+			ssize_t n = de_pread_full(lv->fd, lv->mem, lv->count * s->len, 0);
+			if (n < 0)
+				return (int)n;
+			if ((uint64_t)n != lv->count * s->len)
+				return -EIO;
+		}
 	}
 	struct de_merkle_hasher h;
 	r = de_merkle_hasher_init(&h, s->algo);

@@ -632,6 +632,61 @@ static void test_file_store_reopen(void **state)
 	fixture_free(f);
 }
 
+/* Past 4096 leaves the file store serves upper levels from memory: the
+ * same proofs as the memory store, before and after reopen and repair. */
+static void test_file_store_large(void **state)
+{
+	(void)state;
+	const uint64_t n = 9000;
+	struct fixture *f = fixture_new(DE_HASH_SHA256);
+	for (uint64_t i = NMAX; i < n; i++) {
+		uint8_t lh[DE_HASH_LEN];
+		assert_int_equal(de_merkle_tree_append(&f->tm, &i, sizeof(i), lh), 0);
+		assert_int_equal(de_merkle_tree_append_hash(&f->tf, lh), 0);
+	}
+	struct de_merkle_proof a, b;
+	uint8_t ra[DE_HASH_LEN], rb[DE_HASH_LEN];
+	for (int round = 0; round < 3; round++) {
+		file_sizes_ok(f->file, n);
+		uint64_t x = 12345;
+		for (unsigned k = 0; k < 2000; k++) {
+			x = x * 6364136223846793005ull + 1442695040888963407ull;
+			uint64_t size = 1 + (x >> 33) % n, i = (x >> 13) % size;
+			if (k % 2)
+				size = n;
+			i %= size;
+			assert_int_equal(de_merkle_tree_inclusion(&f->tm, i, size, &a), 0);
+			assert_int_equal(de_merkle_tree_inclusion(&f->tf, i, size, &b), 0);
+			assert_int_equal(a.count, b.count);
+			assert_memory_equal(a.hash, b.hash, a.count * DE_HASH_LEN);
+			assert_int_equal(de_merkle_tree_root_at(&f->tm, size, ra), 0);
+			assert_int_equal(de_merkle_tree_root_at(&f->tf, size, rb), 0);
+			assert_memory_equal(ra, rb, DE_HASH_LEN);
+			assert_int_equal(de_merkle_store_get(f->mem, 0, i, ra), 0);
+			assert_int_equal(de_merkle_verify_inclusion(&f->tf.h, i, size, ra, &b, rb), 0);
+			uint64_t m = 1 + i % size;
+			assert_int_equal(de_merkle_tree_consistency(&f->tm, m, size, &a), 0);
+			assert_int_equal(de_merkle_tree_consistency(&f->tf, m, size, &b), 0);
+			assert_int_equal(a.count, b.count);
+			assert_memory_equal(a.hash, b.hash, a.count * DE_HASH_LEN);
+		}
+		/* Reopen; the second time after losing the top levels. */
+		de_merkle_tree_done(&f->tf);
+		de_merkle_store_free(f->file);
+		if (round == 1) {
+			file_truncate(f->dir, 12, DE_HASH_LEN + 3);
+			file_truncate(f->dir, 13, 0);
+		}
+		f->file = de_merkle_store_file_open(f->dir, f->algo, false);
+		assert_non_null(f->file);
+		assert_int_equal(de_merkle_tree_init(&f->tf, f->file), 0);
+		assert_int_equal(de_merkle_tree_root(&f->tf, ra), 0);
+		assert_int_equal(de_merkle_tree_root(&f->tm, rb), 0);
+		assert_memory_equal(ra, rb, DE_HASH_LEN);
+	}
+	fixture_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -642,6 +697,7 @@ int main(void)
 		cmocka_unit_test(test_generated_blake3),
 		cmocka_unit_test(test_bad_arguments),
 		cmocka_unit_test(test_file_store_reopen),
+		cmocka_unit_test(test_file_store_large),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
