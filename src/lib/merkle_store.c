@@ -24,6 +24,7 @@
 #define CACHE_LEVEL 12u
 #define FORMAT_NAME "FORMAT"
 #define FORMAT_MAGIC "daemoneye merkle node store 1\n"
+#define SYNCED_NAME "SYNCED"
 
 struct level {
 	uint64_t count;
@@ -40,6 +41,8 @@ struct level {
 
 struct de_merkle_store {
 	bool file;
+	bool loaded;     /* file store opened completely (free may sync) */
+	uint64_t synced; /* leaves recorded in SYNCED: durable on disk */
 	unsigned algo;
 	size_t len;
 	int dirfd;
@@ -190,6 +193,24 @@ int de_merkle_store_put(struct de_merkle_store *s, unsigned level, uint64_t inde
 	return 0;
 }
 
+/* Replace dir/name with content: temporary file, fsync, rename, so the
+ * file is either the old or the new content, never a torn one. */
+static int write_small_file(int dirfd, const char *name, const char *content)
+{
+	char tmp[64];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	_cleanup_close_ int fd = openat(dirfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
+	if (fd < 0)
+		return de_neg_errno();
+	size_t len = strlen(content);
+	errno = 0;
+	if (write(fd, content, len) != (ssize_t)len || fsync(fd) < 0)
+		return de_neg_errno();
+	if (renameat(dirfd, tmp, dirfd, name) < 0)
+		return de_neg_errno();
+	return 0;
+}
+
 int de_merkle_store_flush(struct de_merkle_store *s, bool sync)
 {
 	if (!s->file)
@@ -205,6 +226,16 @@ int de_merkle_store_flush(struct de_merkle_store *s, bool sync)
 			lv->dirty = false;
 		}
 	}
+	if (sync && s->synced != s->lv[0].count) {
+		/* Every level is durable up to the current size: say so. */
+		char text[64];
+		snprintf(text, sizeof(text), "%llu\n", (unsigned long long)s->lv[0].count);
+		int r = write_small_file(s->dirfd, SYNCED_NAME, text);
+		if (r < 0)
+			return r;
+		s->synced = s->lv[0].count;
+		s->dir_dirty = true;
+	}
 	if (sync && s->dir_dirty) {
 		if (fsync(s->dirfd) < 0)
 			return de_neg_errno();
@@ -217,8 +248,8 @@ void de_merkle_store_free(struct de_merkle_store *s)
 {
 	if (!s)
 		return;
-	if (s->file)
-		(void)de_merkle_store_flush(s, false);
+	if (s->file && s->loaded)
+		(void)de_merkle_store_flush(s, true);
 	for (unsigned l = 0; l < DE_MERKLE_MAX_LEVELS; l++) {
 		free(s->lv[l].mem);
 		free(s->lv[l].pend);
@@ -239,17 +270,9 @@ static int check_format(struct de_merkle_store *s, bool create)
 		 s->len);
 	ssize_t n = de_read_file_at(s->dirfd, FORMAT_NAME, got, sizeof(got));
 	if (n == -ENOENT && create) {
-		/* Write to a temporary name and rename: FORMAT is either
-		 * whole or absent. */
-		_cleanup_close_ int fd = openat(s->dirfd, FORMAT_NAME ".tmp",
-						O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-		if (fd < 0)
-			return de_neg_errno();
-		size_t len = strlen(want);
-		if (write(fd, want, len) != (ssize_t)len || fsync(fd) < 0)
-			return errno ? de_neg_errno() : -EIO;
-		if (renameat(s->dirfd, FORMAT_NAME ".tmp", s->dirfd, FORMAT_NAME) < 0)
-			return de_neg_errno();
+		int r = write_small_file(s->dirfd, FORMAT_NAME, want);
+		if (r < 0)
+			return r;
 		s->dir_dirty = true;
 		return 0;
 	}
@@ -318,11 +341,28 @@ static int file_load(struct de_merkle_store *s, bool create)
 				return -EIO;
 		}
 	}
+	/* Only what a sync recorded is trusted: anything written after it may
+	 * be torn or, on some filesystems, zeros. */
+	char text[64];
+	ssize_t n = de_read_file_at(s->dirfd, SYNCED_NAME, text, sizeof(text));
+	uint64_t synced = 0;
+	if (n >= 0) {
+		char *end;
+		errno = 0;
+		synced = strtoull(text, &end, 10);
+		if (errno || end == text || *end != '\n')
+			return -EINVAL;
+	} else if (n != -ENOENT) {
+		return (int)n;
+	}
+	s->synced = synced;
 	struct de_merkle_hasher h;
 	r = de_merkle_hasher_init(&h, s->algo);
 	if (r < 0)
 		return r;
-	uint64_t leaves = s->lv[0].count;
+	uint64_t leaves = DE_MIN(s->lv[0].count, synced);
+	if (s->lv[0].count > leaves)
+		r = level_repair(s, &h, 0, leaves);
 	for (unsigned l = 1; l < DE_MERKLE_MAX_LEVELS && r >= 0; l++) {
 		uint64_t want = leaves >> l;
 		if (s->lv[l].fd < 0 && want == 0)
@@ -335,6 +375,7 @@ static int file_load(struct de_merkle_store *s, bool create)
 	de_merkle_hasher_done(&h);
 	if (r < 0)
 		return r;
+	s->loaded = true;
 	return de_merkle_store_flush(s, true);
 }
 

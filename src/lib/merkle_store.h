@@ -16,15 +16,17 @@
  *    append-only file per level, level-00 .. level-63, each a bare array of
  *    hashes. Writes are buffered per level and written bottom-up, so on disk
  *    a parent never exists without its children; reads use pread(2) (and
- *    see the unflushed tail in memory). Opening truncates a torn last entry,
- *    drops parents beyond what the leaves justify and recomputes missing
- *    parents from their children. The leaves (level 0) are what the caller
- *    appended; reconciling them with the caller's records (e.g. re-appending
- *    leaves lost in a crash) is the caller's job: it appends records first,
- *    then the store.
- * Durability is the caller's choice: de_merkle_store_flush(s, true) writes
- * and fdatasyncs (group commit); without it a crash can lose the tail.
- *
+ *    see the unflushed tail in memory), levels >= 12 are also kept in
+ *    memory (n/64 bytes) so a proof reads at most ~2 entries per lower level.
+ *    SYNCED records the leaf count that the last de_merkle_store_flush(s,
+ *    true) made durable; opening trusts only that many leaves (anything
+ *    written after may be torn, or zeros on some filesystems), truncates
+ *    the rest and recomputes missing parents from their children.
+ * The store is a derived index: the ledger's records are the truth. So the
+ * ledger's group commit syncs its records, and syncs the store rarely (at
+ * checkpoints): after a crash the store reopens at its last sync and the
+ * ledger re-appends the leaves of its records beyond that. A clean
+ * de_merkle_store_free syncs.
  * A store and a tree belong to one thread.
  */
 #ifndef DE_MERKLE_STORE_H
@@ -44,7 +46,8 @@ struct de_merkle_store *de_merkle_store_mem_new(unsigned algo);
  * names another hash or format, ENOENT when absent and !create. Repairs
  * what a crash can leave (see above). NULL + errno on failure. */
 struct de_merkle_store *de_merkle_store_file_open(const char *dir, unsigned algo, bool create);
-/* Flush (without sync) and release. Safe on NULL. */
+/* Write, sync (file store: a clean close keeps everything) and release.
+ * Safe on NULL. */
 void de_merkle_store_free(struct de_merkle_store *s);
 static inline void de_merkle_store_freep(struct de_merkle_store **s)
 {
@@ -63,7 +66,10 @@ int de_merkle_store_get(struct de_merkle_store *s, unsigned level, uint64_t inde
  * (-EINVAL otherwise: the store is append-only). */
 int de_merkle_store_put(struct de_merkle_store *s, unsigned level, uint64_t index,
 			const uint8_t *hash);
-/* Write buffered entries (file store); with sync, also fdatasync them. */
+/* Write buffered entries (file store); with sync, also fdatasync every
+ * level written since the last sync and record the size in SYNCED (about
+ * one fdatasync per written level file plus three for SYNCED: meant for
+ * checkpoints, not for every append). */
 int de_merkle_store_flush(struct de_merkle_store *s, bool sync);
 
 /* A tree over a store: the frontier for O(log n) appends and the root, the

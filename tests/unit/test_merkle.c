@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "hash.h"
@@ -615,6 +616,30 @@ static void test_file_store_reopen(void **state)
 	file_truncate(f->dir, 0, 290 * DE_HASH_LEN + 5);
 	file_truncate(f->dir, 1, 100 * DE_HASH_LEN);
 	file_truncate(f->dir, 3, 3 * DE_HASH_LEN + 31);
+	reopen_and_check(f, 290);
+
+	/* A crash after unsynced appends (a child that writes them out
+	 * without a sync and exits): the store reopens at the last sync. */
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct de_merkle_store *c = de_merkle_store_file_open(f->dir, f->algo, false);
+		struct de_merkle_tree ct;
+		if (!c || de_merkle_tree_init(&ct, c) < 0)
+			_exit(1);
+		for (unsigned i = 290; i < NMAX; i++)
+			if (de_merkle_tree_append_hash(&ct, f->leaves[i]) < 0)
+				_exit(1);
+		_exit(de_merkle_store_flush(c, false) < 0 ? 1 : 0);
+	}
+	int status;
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	char p0[300];
+	snprintf(p0, sizeof(p0), "%s/level-00", f->dir);
+	struct stat st;
+	assert_int_equal(stat(p0, &st), 0);
+	assert_int_equal(st.st_size, NMAX * DE_HASH_LEN); /* written, not synced */
 	reopen_and_check(f, 290);
 
 	/* Another hash, or no store without create. */
