@@ -335,6 +335,41 @@ static void test_hex(void **state)
 	assert_int_equal(strlen(hex), DE_HASH_HEX_LEN - 1);
 }
 
+/* de_hash_ctx: the digest of the concatenated parts, equal to de_hash_mem,
+ * for any split and on reuse; one algorithm only. */
+static void test_hash_ctx(void **state)
+{
+	(void)state;
+	size_t n = 3000;
+	_cleanup_free_ uint8_t *p = pattern(n);
+	static const unsigned algos[] = { DE_HASH_SHA256, DE_HASH_BLAKE3 };
+	for (size_t a = 0; a < DE_ARRAY_SIZE(algos); a++) {
+		struct de_hash_ctx *c = de_hash_ctx_new(algos[a]);
+		assert_non_null(c);
+		for (size_t cut = 0; cut <= n; cut += 97) {
+			struct de_hashes want;
+			assert_int_equal(de_hash_mem(p, n, algos[a], &want), 0);
+			struct iovec v[3] = { { p, cut / 2 }, { p + cut / 2, cut - cut / 2 },
+					      { p + cut, n - cut } };
+			uint8_t got[DE_HASH_LEN];
+			assert_int_equal(de_hash_ctx_digest(c, v, 3, got), 0);
+			assert_memory_equal(got, algos[a] == DE_HASH_SHA256 ? want.sha256 : want.blake3,
+					    DE_HASH_LEN);
+		}
+		uint8_t e[DE_HASH_LEN];
+		assert_int_equal(de_hash_ctx_digest(c, NULL, 0, e), 0);
+		assert_hex(e, algos[a] == DE_HASH_SHA256 ?
+			   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" :
+			   "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+		de_hash_ctx_free(c);
+	}
+	errno = 0;
+	assert_null(de_hash_ctx_new(DE_HASH_ALL));
+	assert_int_equal(errno, EINVAL);
+	assert_null(de_hash_ctx_new(0));
+	de_hash_ctx_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -346,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_fd_max_bytes),
 		cmocka_unit_test(test_fd_errors),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_hash_ctx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
