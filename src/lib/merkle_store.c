@@ -4,7 +4,9 @@
  * file store the first `ondisk` in its file and the rest in `pend` (at most
  * PEND_ENTRIES, written as one pwrite when full or on flush). Levels fill
  * their buffers at rates halving per level, and an append puts the leaf
- * before its parents, so buffers always reach the disk bottom-up.
+ * before its parents, so buffers always reach the disk bottom-up. Levels
+ * >= CACHE_LEVEL of the file store are mirrored in `mem` too (loaded at
+ * open). SYNCED holds the leaf count of the last complete sync.
  */
 #include "merkle_store.h"
 
