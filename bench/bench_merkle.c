@@ -23,6 +23,7 @@
 
 #include "macros.h"
 #include "merkle.h"
+#include "merkle_proof.h"
 #include "merkle_store.h"
 
 /* The machine is shared: wall time includes waiting for a core, so CPU

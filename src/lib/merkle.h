@@ -14,7 +14,7 @@
  *    Appending is O(log n) hashes (amortized 1 node hash) and reports every
  *    perfect node it completes, which is what a node store keeps,
  *  - proof verification exactly per RFC 9162 2.1.3.2 and 2.1.4.2.
- * Proof generation from stored nodes is in merkle_store.h, the JSON form of
+ * Proof generation from stored nodes is in merkle_proof.h, the JSON form of
  * a proof in merkle_json.h.
  *
  * Trade-off: hashes are at most DE_MERKLE_MAX_HASH (32) bytes and a proof is

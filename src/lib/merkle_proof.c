@@ -8,7 +8,7 @@
  * lies on the right edge of the tree of that size; the latter's hash is
  * folded from its perfect-subtree decomposition (range_hash).
  */
-#include "merkle_store.h"
+#include "merkle_proof.h"
 
 #include <string.h>
 

@@ -28,6 +28,7 @@
 #include "hash.h"
 #include "macros.h"
 #include "merkle.h"
+#include "merkle_proof.h"
 #include "merkle_store.h"
 #include "testutil.h"
 

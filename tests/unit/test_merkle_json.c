@@ -18,6 +18,7 @@
 #include "macros.h"
 #include "merkle.h"
 #include "merkle_json.h"
+#include "merkle_proof.h"
 #include "merkle_store.h"
 
 #define NLEAVES 37
