@@ -181,6 +181,8 @@ static void rm_store(const char *dir)
 	}
 	snprintf(p, sizeof(p), "%s/FORMAT", dir);
 	unlink(p);
+	snprintf(p, sizeof(p), "%s/SYNCED", dir);
+	unlink(p);
 	rmdir(dir);
 }
 

@@ -316,7 +316,10 @@ static void rm_store(const char *dir)
 	}
 	snprintf(p, sizeof(p), "%s/FORMAT", dir);
 	unlink(p);
-	rmdir(dir);
+	snprintf(p, sizeof(p), "%s/SYNCED", dir);
+	unlink(p);
+	/* Fails when the store left a file this list does not know. */
+	assert_int_equal(rmdir(dir), 0);
 }
 
 static struct fixture *fixture_new(unsigned algo)
