@@ -194,6 +194,66 @@ int de_hash_mem(const void *p, size_t n, unsigned algos, struct de_hashes *out)
 	return hstate_final(&h, out);
 }
 
+struct de_hash_ctx {
+	unsigned algo;
+	EVP_MD *md; /* fetched once: EVP_sha256() would be looked up per init */
+	EVP_MD_CTX *sha;
+	blake3_hasher b3;
+};
+
+struct de_hash_ctx *de_hash_ctx_new(unsigned algo)
+{
+	if (algo != DE_HASH_SHA256 && algo != DE_HASH_BLAKE3) {
+		errno = EINVAL;
+		return NULL;
+	}
+	struct de_hash_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return NULL;
+	c->algo = algo;
+	if (algo == DE_HASH_SHA256) {
+		c->md = EVP_MD_fetch(NULL, "SHA256", NULL);
+		c->sha = EVP_MD_CTX_new();
+		if (!c->md || !c->sha) {
+			ERR_clear_error();
+			de_hash_ctx_free(c);
+			errno = ENOMEM;
+			return NULL;
+		}
+	}
+	return c;
+}
+
+void de_hash_ctx_free(struct de_hash_ctx *c)
+{
+	if (!c)
+		return;
+	EVP_MD_CTX_free(c->sha);
+	EVP_MD_free(c->md);
+	free(c);
+}
+
+int de_hash_ctx_digest(struct de_hash_ctx *c, const struct iovec *parts, size_t n,
+		       uint8_t out[DE_HASH_LEN])
+{
+	if (c->algo == DE_HASH_BLAKE3) {
+		blake3_hasher_init(&c->b3);
+		for (size_t i = 0; i < n; i++)
+			blake3_hasher_update(&c->b3, parts[i].iov_base, parts[i].iov_len);
+		blake3_hasher_finalize(&c->b3, out, DE_HASH_LEN);
+		return 0;
+	}
+	if (EVP_DigestInit_ex(c->sha, c->md, NULL) != 1)
+		return evp_fail();
+	for (size_t i = 0; i < n; i++)
+		if (EVP_DigestUpdate(c->sha, parts[i].iov_base, parts[i].iov_len) != 1)
+			return evp_fail();
+	unsigned len = 0;
+	if (EVP_DigestFinal_ex(c->sha, out, &len) != 1)
+		return evp_fail();
+	return len == DE_HASH_LEN ? 0 : -EIO;
+}
+
 void de_hex(const uint8_t *p, size_t n, char *hex)
 {
 	static const char digits[] = "0123456789abcdef";

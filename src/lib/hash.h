@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define DE_HASH_LEN 32
 #define DE_HASH_HEX_LEN (2 * DE_HASH_LEN + 1)
@@ -48,6 +49,18 @@ void de_hex(const uint8_t *p, size_t n, char *hex);
 
 /* Lower-case hex of a 32-byte digest into hex[DE_HASH_HEX_LEN]. */
 void de_hash_hex(const uint8_t digest[DE_HASH_LEN], char hex[DE_HASH_HEX_LEN]);
+
+/* A reusable one-algorithm digest context for many small messages (Merkle
+ * tree leaves and nodes): set up once, no allocation per message. A context
+ * belongs to one thread. de_hash_ctx_new returns NULL and sets errno
+ * (EINVAL for anything but exactly one of DE_HASH_SHA256 / DE_HASH_BLAKE3). */
+struct de_hash_ctx;
+struct de_hash_ctx *de_hash_ctx_new(unsigned algo);
+void de_hash_ctx_free(struct de_hash_ctx *c);
+/* Digest of the concatenation of parts[0..n) into out. Returns 0 or a
+ * negative errno (OpenSSL failure: -EIO). */
+int de_hash_ctx_digest(struct de_hash_ctx *c, const struct iovec *parts, size_t n,
+		       uint8_t out[DE_HASH_LEN]);
 
 /* The three BLAKE3 modes with output of any length (out_len > 32 is the
  * extendable output; its first 32 bytes are the normal digest). The keyed

@@ -18,32 +18,9 @@
 
 #include "hash.h"
 #include "macros.h"
+#include "testutil.h"
 
 /* --- helpers ------------------------------------------------------------ */
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/* Decode n hex digits (n even) into out; fails the test on bad input. */
-static size_t unhex(const char *hex, size_t n, uint8_t *out, size_t cap)
-{
-	assert_true(n % 2 == 0);
-	assert_true(n / 2 <= cap);
-	for (size_t i = 0; i < n / 2; i++) {
-		int hi = hexval(hex[2 * i]), lo = hexval(hex[2 * i + 1]);
-		assert_true(hi >= 0 && lo >= 0);
-		out[i] = (uint8_t)(hi << 4 | lo);
-	}
-	return n / 2;
-}
 
 static void assert_hex(const uint8_t d[DE_HASH_LEN], const char *want)
 {
@@ -82,67 +59,7 @@ static uint8_t *pattern(size_t n)
 }
 
 /* --- BLAKE3 official vectors ----------------------------------------------
- * The file is fixed and trusted: a scanner that finds `"name": "value"` or
- * `"name": number` after a position is enough. */
-
-static char *slurp(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	if (!f)
-		fail_msg("cannot open %s (is DE_TESTDATA set?)", path);
-	struct de_buf_like {
-		char *p;
-		size_t n, cap;
-	} b = { NULL, 0, 0 };
-	for (;;) {
-		if (b.cap - b.n < 65536) {
-			b.cap = b.cap ? 2 * b.cap : 1 << 20;
-			b.p = realloc(b.p, b.cap + 1);
-			assert_non_null(b.p);
-		}
-		size_t r = fread(b.p + b.n, 1, b.cap - b.n, f);
-		if (r == 0)
-			break;
-		b.n += r;
-	}
-	fclose(f);
-	b.p[b.n] = '\0';
-	*len = b.n;
-	return b.p;
-}
-
-/* Find `"name"` then ':' at or after p and before end; returns the first
- * character of the value or NULL. */
-static const char *json_field(const char *p, const char *end, const char *name)
-{
-	char pat[64];
-	snprintf(pat, sizeof(pat), "\"%s\"", name);
-	const char *k = strstr(p, pat);
-	if (!k || k >= end)
-		return NULL;
-	k += strlen(pat);
-	while (*k == ' ' || *k == '\n' || *k == '\t' || *k == '\r')
-		k++;
-	if (*k != ':')
-		return NULL;
-	k++;
-	while (*k == ' ' || *k == '\n' || *k == '\t' || *k == '\r')
-		k++;
-	return k;
-}
-
-/* A string value (no escapes in this file): pointer and length. */
-static const char *json_str(const char *p, const char *end, const char *name, size_t *len)
-{
-	const char *v = json_field(p, end, name);
-	assert_non_null(v);
-	assert_true(*v == '"');
-	v++;
-	const char *q = strchr(v, '"');
-	assert_non_null(q);
-	*len = (size_t)(q - v);
-	return v;
-}
+ * The file is fixed and trusted: testutil's field scanner is enough. */
 
 #define XOF_MAX 256
 
@@ -150,7 +67,7 @@ static void check_xof(const char *what, size_t len, const char *hex, size_t hexl
 		      const uint8_t *got)
 {
 	uint8_t want[XOF_MAX];
-	size_t n = unhex(hex, hexlen, want, sizeof(want));
+	size_t n = tu_unhex(hex, hexlen, want, sizeof(want));
 	if (memcmp(got, want, n) != 0)
 		fail_msg("BLAKE3 %s mismatch for input_len %zu", what, len);
 }
@@ -163,12 +80,12 @@ static void test_blake3_vectors(void **state)
 	char path[4096];
 	snprintf(path, sizeof(path), "%s/blake3/test_vectors.json", dir);
 	size_t flen;
-	_cleanup_free_ char *json = slurp(path, &flen);
+	_cleanup_free_ char *json = tu_slurp(path, &flen);
 	const char *end = json + flen;
 
 	size_t keylen, ctxlen;
-	const char *key = json_str(json, end, "key", &keylen);
-	const char *ctxp = json_str(json, end, "context_string", &ctxlen);
+	const char *key = tu_json_str(json, end, "key", &keylen);
+	const char *ctxp = tu_json_str(json, end, "context_string", &ctxlen);
 	assert_int_equal(keylen, DE_HASH_LEN);
 	char context[128];
 	assert_true(ctxlen < sizeof(context));
@@ -179,14 +96,14 @@ static void test_blake3_vectors(void **state)
 	assert_non_null(p);
 	unsigned ncases = 0;
 	const char *v;
-	while ((v = json_field(p, end, "input_len")) != NULL) {
+	while ((v = tu_json_field(p, end, "input_len")) != NULL) {
 		size_t len = strtoul(v, NULL, 10);
 		const char *obj_end = strchr(v, '}');
 		assert_non_null(obj_end);
 		size_t hl, kl, dl;
-		const char *h = json_str(v, obj_end, "hash", &hl);
-		const char *kh = json_str(v, obj_end, "keyed_hash", &kl);
-		const char *dk = json_str(v, obj_end, "derive_key", &dl);
+		const char *h = tu_json_str(v, obj_end, "hash", &hl);
+		const char *kh = tu_json_str(v, obj_end, "keyed_hash", &kl);
+		const char *dk = tu_json_str(v, obj_end, "derive_key", &dl);
 		assert_true(hl / 2 > DE_HASH_LEN && hl / 2 <= XOF_MAX);
 
 		_cleanup_free_ uint8_t *in = pattern(len);
@@ -418,6 +335,41 @@ static void test_hex(void **state)
 	assert_int_equal(strlen(hex), DE_HASH_HEX_LEN - 1);
 }
 
+/* de_hash_ctx: the digest of the concatenated parts, equal to de_hash_mem,
+ * for any split and on reuse; one algorithm only. */
+static void test_hash_ctx(void **state)
+{
+	(void)state;
+	size_t n = 3000;
+	_cleanup_free_ uint8_t *p = pattern(n);
+	static const unsigned algos[] = { DE_HASH_SHA256, DE_HASH_BLAKE3 };
+	for (size_t a = 0; a < DE_ARRAY_SIZE(algos); a++) {
+		struct de_hash_ctx *c = de_hash_ctx_new(algos[a]);
+		assert_non_null(c);
+		for (size_t cut = 0; cut <= n; cut += 97) {
+			struct de_hashes want;
+			assert_int_equal(de_hash_mem(p, n, algos[a], &want), 0);
+			struct iovec v[3] = { { p, cut / 2 }, { p + cut / 2, cut - cut / 2 },
+					      { p + cut, n - cut } };
+			uint8_t got[DE_HASH_LEN];
+			assert_int_equal(de_hash_ctx_digest(c, v, 3, got), 0);
+			assert_memory_equal(got, algos[a] == DE_HASH_SHA256 ? want.sha256 : want.blake3,
+					    DE_HASH_LEN);
+		}
+		uint8_t e[DE_HASH_LEN];
+		assert_int_equal(de_hash_ctx_digest(c, NULL, 0, e), 0);
+		assert_hex(e, algos[a] == DE_HASH_SHA256 ?
+			   "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855" :
+			   "af1349b9f5f9a1a6a0404dea36dcc9499bcb25c9adc112b7cc9a93cae41f3262");
+		de_hash_ctx_free(c);
+	}
+	errno = 0;
+	assert_null(de_hash_ctx_new(DE_HASH_ALL));
+	assert_int_equal(errno, EINVAL);
+	assert_null(de_hash_ctx_new(0));
+	de_hash_ctx_free(NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -429,6 +381,7 @@ int main(void)
 		cmocka_unit_test(test_fd_max_bytes),
 		cmocka_unit_test(test_fd_errors),
 		cmocka_unit_test(test_hex),
+		cmocka_unit_test(test_hash_ctx),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
