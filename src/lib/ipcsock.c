@@ -31,6 +31,11 @@ static int prepare_dir(const char *dir, int64_t gid)
 {
 	if (mkdir(dir, DE_IPC_DIR_MODE) < 0 && errno != EEXIST)
 		return de_neg_errno();
+	struct stat lst;
+	if (lstat(dir, &lst) < 0)
+		return de_neg_errno();
+	if (S_ISLNK(lst.st_mode))
+		return -EPERM; /* never follow a symlink planted in our place */
 	_cleanup_close_ int fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
 		return errno == ELOOP ? -EPERM : de_neg_errno();
