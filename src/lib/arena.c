@@ -1,6 +1,6 @@
 /* arena.c: bump allocation from a chunk list (arena.h). Chunks double from
  * 4 KiB up to 1 MiB; a request larger than that gets a chunk of its own.
- * The first chunk survives a reset so steady-state use allocates nothing. */
+ * The largest chunk survives a reset so steady-state use allocates nothing. */
 #include <errno.h>
 #include <stdalign.h>
 #include <stdint.h>
@@ -58,18 +58,22 @@ void de_arena_reset(struct de_arena *a)
 {
 	if (!a->head)
 		return;
-	/* keep the oldest chunk (the last in the list) */
-	struct chunk **pp = &a->head;
-	while ((*pp)->next)
-		pp = &(*pp)->next;
-	struct chunk *keep = *pp;
-	*pp = NULL;
-	free_chunks(a->head);
+	/* keep the largest chunk: after a few resets one chunk holds a whole
+	 * unit of work and steady-state use allocates nothing */
+	struct chunk *keep = a->head;
+	for (struct chunk *c = a->head->next; c; c = c->next)
+		if (c->size > keep->size)
+			keep = c;
+	for (struct chunk *c = a->head, *next; c; c = next) {
+		next = c->next;
+		if (c != keep)
+			free(c);
+	}
 	keep->used = 0;
 	keep->next = NULL;
 	a->head = keep;
 	a->held = sizeof(*keep) + keep->size;
-	a->next_size = DE_MAX(keep->size, (size_t)CHUNK_MIN);
+	a->next_size = DE_MIN(DE_MAX(keep->size * 2, (size_t)CHUNK_MIN), (size_t)CHUNK_MAX);
 }
 
 size_t de_arena_used(const struct de_arena *a) { return a->held; }

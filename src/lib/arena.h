@@ -27,7 +27,7 @@ void *de_arena_zalloc(struct de_arena *a, size_t n);
 /* A NUL-terminated copy of n bytes. */
 char *de_arena_strndup(struct de_arena *a, const void *p, size_t n);
 
-/* Release everything allocated so far; keeps the first chunk for reuse. */
+/* Release everything allocated so far; keeps the largest chunk for reuse. */
 void de_arena_reset(struct de_arena *a);
 
 /* Bytes of chunks held now (what counts against the cap). */
