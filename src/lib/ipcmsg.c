@@ -3,7 +3,9 @@
  * messages and the frame header around the packed payload. */
 #include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "de_build.h"
 #include "ipcevent.h"
 #include "ipcframe.h"
 #include "ipcmsg.h"
@@ -29,6 +31,34 @@ const char *de_ipc_kind_name(enum de_ipc_kind k)
 	case DE_IPC_ERROR: return "error";
 	}
 	return "unknown";
+}
+
+int de_ipc_hello_answer(const struct de_ipc_hello *h, unsigned allowed_roles,
+			uint64_t offered_caps, struct de_ipc_hello_ack *ack)
+{
+	*ack = (struct de_ipc_hello_ack){ .accepted = false, .minor = DE_IPC_VERSION_MINOR };
+	if (h->major != DE_IPC_VERSION_MAJOR) {
+		ack->reason = "unsupported protocol major version";
+		return -EPROTONOSUPPORT;
+	}
+	if (h->role < DE_IPC_ROLE_PROCMOND || h->role > DE_IPC_ROLE_CLI ||
+	    !(allowed_roles & (1u << h->role))) {
+		ack->reason = "role not accepted on this socket";
+		return -EPERM;
+	}
+	ack->accepted = true;
+	ack->reason = "";
+	uint32_t ours = DE_IPC_VERSION_MINOR;
+	ack->minor = DE_MIN(h->minor, ours);
+	ack->caps = h->caps & offered_caps;
+	return 0;
+}
+
+void de_ipc_hello_init(struct de_ipc_hello *h, enum de_ipc_role role, uint64_t caps)
+{
+	*h = (struct de_ipc_hello){ .role = role, .major = DE_IPC_VERSION_MAJOR,
+				    .minor = DE_IPC_VERSION_MINOR, .pid = getpid(),
+				    .build_version = DE_VERSION, .caps = caps };
 }
 
 size_t de_ipc_arena_cap(uint32_t frame_max)

@@ -140,6 +140,18 @@ int64_t de_ipc_encoded_len(const struct de_ipc_msg *m, const struct de_ipc_limit
 int de_ipc_decode(const void *payload, size_t len, const struct de_ipc_limits *lim,
 		  struct de_arena *arena, struct de_ipc_msg *m);
 
+/* The server's side of the handshake, the versioning rules in one place:
+ * a Hello is accepted when its major version is ours and its role is in
+ * allowed_roles (bits 1u << DE_IPC_ROLE_*); both sides then speak the
+ * lower minor version and the capabilities both have (asked & offered).
+ * Fills *ack (its reason is a constant string) and returns 0, or
+ * -EPROTONOSUPPORT / -EPERM when refused. */
+int de_ipc_hello_answer(const struct de_ipc_hello *h, unsigned allowed_roles,
+			uint64_t offered_caps, struct de_ipc_hello_ack *ack);
+
+/* The Hello this build sends for a role. */
+void de_ipc_hello_init(struct de_ipc_hello *h, enum de_ipc_role role, uint64_t caps);
+
 /* Arena cap that fits any message decoded from a frame of frame_max bytes
  * (decoded structures are larger than their encoding). */
 size_t de_ipc_arena_cap(uint32_t frame_max);

@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "arena.h"
 #include "ipc.pb-c.h"
@@ -431,6 +432,36 @@ static void test_bad_envelopes(void **state)
 	de_arena_free(a);
 }
 
+static void test_handshake(void **state)
+{
+	(void)state;
+	struct de_ipc_hello h;
+	struct de_ipc_hello_ack ack;
+	unsigned agent_accepts = 1u << DE_IPC_ROLE_PROCMOND | 1u << DE_IPC_ROLE_CLI;
+	de_ipc_hello_init(&h, DE_IPC_ROLE_PROCMOND, DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL);
+	assert_int_equal(h.major, DE_IPC_VERSION_MAJOR);
+	assert_int_equal(h.pid, getpid());
+	assert_non_null(h.build_version);
+	assert_int_equal(de_ipc_hello_answer(&h, agent_accepts, DE_IPC_CAP_EVENTS | DE_IPC_CAP_ACK,
+					     &ack), 0);
+	assert_true(ack.accepted);
+	assert_int_equal(ack.caps, DE_IPC_CAP_EVENTS); /* only what both have */
+	assert_int_equal(ack.minor, DE_IPC_VERSION_MINOR);
+	/* a newer peer speaks our minor version */
+	h.minor = DE_IPC_VERSION_MINOR + 3;
+	assert_int_equal(de_ipc_hello_answer(&h, agent_accepts, 0, &ack), 0);
+	assert_int_equal(ack.minor, DE_IPC_VERSION_MINOR);
+	/* another major version, or a role this socket does not serve */
+	h.major = 2;
+	assert_int_equal(de_ipc_hello_answer(&h, agent_accepts, 0, &ack), -EPROTONOSUPPORT);
+	assert_false(ack.accepted);
+	assert_string_equal(ack.reason, "unsupported protocol major version");
+	de_ipc_hello_init(&h, DE_IPC_ROLE_AGENT, 0);
+	assert_int_equal(de_ipc_hello_answer(&h, agent_accepts, 0, &ack), -EPERM);
+	assert_false(ack.accepted);
+	assert_string_equal(ack.reason, "role not accepted on this socket");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -442,6 +473,7 @@ int main(void)
 		cmocka_unit_test(test_arena_cap),
 		cmocka_unit_test(test_malformed_events),
 		cmocka_unit_test(test_bad_envelopes),
+		cmocka_unit_test(test_handshake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

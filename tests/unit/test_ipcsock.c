@@ -331,6 +331,144 @@ static void test_queue_and_frames(void **state)
 	de_arena_free(scratch);
 }
 
+/* Wait for and decode the next frame on a non-blocking fd. */
+static int next_msg(int fd, struct de_ipc_reader *r, struct de_arena *a, struct de_ipc_msg *m)
+{
+	for (;;) {
+		/* one byte per read, so no byte of the next frame is consumed
+		 * here (slow, and a test of 1-byte reads on a real socket) */
+		uint8_t c;
+		ssize_t n = read(fd, &c, 1);
+		if (n == 0)
+			return -ECONNRESET;
+		if (n < 0) {
+			if (errno != EAGAIN)
+				return -errno;
+			if (wait_readable(fd, 5000) != 1)
+				return -ETIMEDOUT;
+			continue;
+		}
+		size_t used;
+		int rc = de_ipc_reader_feed(r, &c, 1, &used);
+		if (rc < 0)
+			return rc;
+		if (rc == 1) {
+			const uint8_t *p;
+			size_t len;
+			de_ipc_reader_frame(r, &p, &len, NULL);
+			de_arena_reset(a);
+			return de_ipc_decode(p, len, NULL, a, m);
+		}
+	}
+}
+
+static int send_msg(int fd, const struct de_ipc_msg *m, struct de_arena *scratch)
+{
+	struct de_ipc_outq q;
+	de_ipc_outq_init(&q, 1 << 20);
+	int64_t rc = de_ipc_outq_push_msg(&q, m, NULL, scratch);
+	while (rc >= 0 && (rc = de_ipc_outq_flush(&q, fd)) == 0) {
+		struct pollfd p = { .fd = fd, .events = POLLOUT };
+		poll(&p, 1, 5000);
+	}
+	de_ipc_outq_free(&q);
+	return rc < 0 ? (int)rc : 0;
+}
+
+/* The child: procmond's side of a session. Exit codes name the step. */
+static int procmond_side(const char *path)
+{
+	int fd = de_ipc_connect(path, 2000);
+	if (fd < 0)
+		return 20;
+	uid_t root = 0;
+	if (de_ipc_peer_check(fd, &root, 1, NULL) < 0)
+		return 21;
+	struct de_arena *a = de_arena_new(1 << 24);
+	struct de_ipc_reader *r = de_ipc_reader_new(0);
+	struct de_ipc_msg m;
+	de_ipc_hello_init(&m.hello, DE_IPC_ROLE_PROCMOND, DE_IPC_CAP_EVENTS | DE_IPC_CAP_ACK);
+	m.kind = DE_IPC_HELLO;
+	if (send_msg(fd, &m, a) < 0)
+		return 22;
+	if (next_msg(fd, r, a, &m) < 0 || m.kind != DE_IPC_HELLO_ACK || !m.hello_ack.accepted ||
+	    m.hello_ack.caps != (DE_IPC_CAP_EVENTS | DE_IPC_CAP_ACK))
+		return 23;
+	static struct sample s[DE_EV__COUNT - 1];
+	struct de_event ev[DE_EV__COUNT - 1];
+	for (int t = 1; t < DE_EV__COUNT; t++) {
+		sample_event(&s[t - 1], (enum de_event_type)t, 500 + (uint64_t)t - 1);
+		ev[t - 1] = s[t - 1].ev;
+		if (t == DE_EV_SNAPSHOT)
+			ev[t - 1].proc = &s[t - 1].proc;
+	}
+	m = (struct de_ipc_msg){ .kind = DE_IPC_EVENT_BATCH,
+				 .batch = { .first_seq = 500, .n = DE_EV__COUNT - 1, .events = ev } };
+	if (send_msg(fd, &m, a) < 0)
+		return 24;
+	if (next_msg(fd, r, a, &m) < 0 || m.kind != DE_IPC_ACK || m.ack_seq != 500 + DE_EV__COUNT - 2)
+		return 25;
+	close(fd);
+	de_ipc_reader_free(r);
+	de_arena_free(a);
+	return 0;
+}
+
+/* A whole session between two processes over the real socket: Hello,
+ * HelloAck, a batch of every event type compared field by field, Ack. */
+static void test_session_two_processes(void **state)
+{
+	struct fixture *f = *state;
+	struct de_ipc_listen_opts o = { .dir = f->dir, .name = "agent.sock" };
+	int lfd = de_ipc_listen(&o);
+	assert_true(lfd >= 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0)
+		_exit(procmond_side(f->path));
+	uid_t allow[] = { 0 };
+	struct de_ipc_peer peer;
+	assert_int_equal(wait_readable(lfd, 5000), 1);
+	int fd = de_ipc_accept(lfd, allow, 1, &peer);
+	assert_true(fd >= 0);
+	assert_int_equal(peer.pid, child);
+	struct de_arena *a = de_arena_new(1 << 24);
+	struct de_ipc_reader *r = de_ipc_reader_new(0);
+	struct de_ipc_msg m;
+	assert_int_equal(next_msg(fd, r, a, &m), 0);
+	assert_int_equal(m.kind, DE_IPC_HELLO);
+	assert_int_equal(m.hello.role, DE_IPC_ROLE_PROCMOND);
+	assert_int_equal(m.hello.pid, child);
+	struct de_ipc_msg ack = { .kind = DE_IPC_HELLO_ACK };
+	assert_int_equal(de_ipc_hello_answer(&m.hello, 1u << DE_IPC_ROLE_PROCMOND,
+					     DE_IPC_CAP_EVENTS | DE_IPC_CAP_ACK | DE_IPC_CAP_STATUS,
+					     &ack.hello_ack), 0);
+	struct de_arena *scratch = de_arena_new(1 << 20);
+	assert_int_equal(send_msg(fd, &ack, scratch), 0);
+	assert_int_equal(next_msg(fd, r, a, &m), 0);
+	assert_int_equal(m.kind, DE_IPC_EVENT_BATCH);
+	assert_int_equal(m.batch.n, DE_EV__COUNT - 1);
+	static struct sample s;
+	for (size_t i = 0; i < m.batch.n; i++) {
+		sample_event(&s, (enum de_event_type)(i + 1), 500 + i);
+		if (s.ev.type == DE_EV_SNAPSHOT)
+			s.ev.proc = &s.proc;
+		assert_event_same(&s.ev, &m.batch.events[i]);
+	}
+	struct de_ipc_msg done = { .kind = DE_IPC_ACK,
+				   .ack_seq = m.batch.first_seq + m.batch.n - 1 };
+	assert_int_equal(send_msg(fd, &done, scratch), 0);
+	int status;
+	assert_int_equal(waitpid(child, &status, 0), child);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	close(fd);
+	close(lfd);
+	de_ipc_reader_free(r);
+	de_arena_free(a);
+	de_arena_free(scratch);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -338,6 +476,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_allow_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
 		cmocka_unit_test(test_queue_and_frames),
+		cmocka_unit_test_setup_teardown(test_session_two_processes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
