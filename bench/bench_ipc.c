@@ -282,8 +282,9 @@ static int run(const char *dir, uint64_t total, size_t batch, bool pingpong, boo
 		struct epoll_event got;
 		epoll_wait(ep, &got, 1, -1);
 		rc = de_ipc_read_frames(fd, r, on_frame, &s);
-		if (rc != 0)
+		if (rc != 0 && rc != 2)
 			break;
+		rc = 0;
 	}
 	int64_t el = now_ns() - t0;
 	int status;

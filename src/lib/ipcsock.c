@@ -160,7 +160,9 @@ int de_ipc_connect(const char *path, int timeout_ms)
 int de_ipc_read_frames(int fd, struct de_ipc_reader *r, de_ipc_frame_fn fn, void *ud)
 {
 	uint8_t chunk[READ_CHUNK];
-	for (;;) {
+	for (size_t total = 0;; ) {
+		if (total >= DE_IPC_READ_BUDGET)
+			return 2;
 		ssize_t n = read(fd, chunk, sizeof(chunk));
 		if (n < 0) {
 			if (errno == EINTR)
@@ -171,6 +173,7 @@ int de_ipc_read_frames(int fd, struct de_ipc_reader *r, de_ipc_frame_fn fn, void
 		}
 		if (n == 0)
 			return de_ipc_reader_pending(r) ? -ECONNRESET : 1;
+		total += (size_t)n;
 		size_t off = 0;
 		while (off < (size_t)n) {
 			size_t used;

@@ -75,10 +75,13 @@ int de_ipc_connect(const char *path, int timeout_ms);
 typedef int (*de_ipc_frame_fn)(const uint8_t *payload, size_t len, void *ud);
 
 /* Read from a non-blocking socket until it would block, handing every
- * complete frame to fn. Returns 0 (would block: wait for EPOLLIN), 1 at
- * an orderly EOF on a frame boundary, -ECONNRESET at an EOF mid-frame,
- * the reader's error (-EBADMSG, -EPROTONOSUPPORT, -EMSGSIZE: close the
- * connection), fn's error, or a read error. */
+ * complete frame to fn. Returns 0 (would block: wait for EPOLLIN), 2 when
+ * DE_IPC_READ_BUDGET bytes were read and more may be waiting (so one busy
+ * peer cannot starve the others: with level-triggered epoll just go back
+ * to the loop), 1 at an orderly EOF on a frame boundary, -ECONNRESET at an
+ * EOF mid-frame, the reader's error (-EBADMSG, -EPROTONOSUPPORT,
+ * -EMSGSIZE: close the connection), fn's error, or a read error. */
+#define DE_IPC_READ_BUDGET (1024u * 1024u)
 int de_ipc_read_frames(int fd, struct de_ipc_reader *r, de_ipc_frame_fn fn, void *ud);
 
 /* Outgoing frames of one connection, at most `cap` bytes pending. */

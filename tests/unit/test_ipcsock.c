@@ -331,6 +331,47 @@ static void test_queue_and_frames(void **state)
 	de_arena_free(scratch);
 }
 
+static int count_frame(const uint8_t *p, size_t len, void *ud)
+{
+	(void)p;
+	if (len != 1000)
+		return -EPROTO;
+	(*(unsigned *)ud)++;
+	return 0;
+}
+
+/* One call reads at most DE_IPC_READ_BUDGET bytes, then says "more". */
+static void test_read_budget(void **state)
+{
+	(void)state;
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK, 0, sv), 0);
+	int big = 8 << 20;
+	if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &big, sizeof(big)) < 0 ||
+	    setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof(big)) < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		skip(); /* needs CAP_NET_ADMIN */
+	}
+	static uint8_t frame[DE_IPC_HDR_LEN + 1000];
+	de_ipc_hdr_write(frame, 1000);
+	unsigned sent = 0;
+	for (size_t total = 0; total < 3 * DE_IPC_READ_BUDGET / 2; total += sizeof(frame)) {
+		assert_int_equal(write(sv[0], frame, sizeof(frame)), (ssize_t)sizeof(frame));
+		sent++;
+	}
+	struct de_ipc_reader *r = de_ipc_reader_new(0);
+	unsigned got = 0;
+	assert_int_equal(de_ipc_read_frames(sv[1], r, count_frame, &got), 2);
+	assert_true(got < sent);
+	assert_true(got * sizeof(frame) >= DE_IPC_READ_BUDGET - 2 * sizeof(frame));
+	assert_int_equal(de_ipc_read_frames(sv[1], r, count_frame, &got), 0);
+	assert_int_equal(got, sent);
+	de_ipc_reader_free(r);
+	close(sv[0]);
+	close(sv[1]);
+}
+
 /* Wait for and decode the next frame on a non-blocking fd. */
 static int next_msg(int fd, struct de_ipc_reader *r, struct de_arena *a, struct de_ipc_msg *m)
 {
@@ -476,6 +517,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_peer_allow_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_connect_errors, setup, teardown),
 		cmocka_unit_test(test_queue_and_frames),
+		cmocka_unit_test(test_read_budget),
 		cmocka_unit_test_setup_teardown(test_session_two_processes, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
