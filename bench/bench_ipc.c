@@ -157,7 +157,10 @@ static int sender(const char *path, uint64_t total, size_t batch, bool pingpong,
 				break;
 			/* back-pressure: wait until the socket takes more */
 			struct epoll_event got;
-			while (de_ipc_outq_flush(&q, fd) == 0)
+			int f = de_ipc_outq_flush(&q, fd);
+			if (f < 0)
+				return 4;
+			if (f == 0)
 				epoll_wait(ep, &got, 1, -1);
 		}
 		if (rc < 0)
