@@ -1,7 +1,8 @@
 /* ipcevent.c: struct de_event <-> protobuf Event (ipcevent.h).
  *
  * Encoding never copies event data: protobuf fields point into the event
- * (the casts from const are safe, packing only reads). Decoding copies
+ * (the casts from const are safe, packing only reads); strings longer
+ * than the receiver's bounds are cut there. Decoding copies
  * every string into the arena with a terminating NUL after checking its
  * bound and that it holds no NUL byte, so consumers can use plain C
  * strings; argv and env keep their embedded NULs and get one more. */
@@ -51,12 +52,15 @@
 
 /* ---- encoding --------------------------------------------------------- */
 
-static void put_str(ProtobufCBinaryData *d, uint32_t *present, unsigned bit, const char *s)
+/* A C string, cut at the receiver's bound: the encoder never produces
+ * what a decoder refuses (a path that long cannot be executed anyway). */
+static void put_str(ProtobufCBinaryData *d, uint32_t *present, unsigned bit, const char *s,
+		    size_t max)
 {
 	if (!s)
 		return;
 	d->data = (uint8_t *)(uintptr_t)s;
-	d->len = strlen(s);
+	d->len = strnlen(s, max);
 	*present |= 1u << bit;
 }
 
@@ -120,7 +124,7 @@ static int proc_to_pb(const struct de_proc *p, uint32_t argv_max, struct de_aren
 #define ENC(f) fid->f = p->exe_file.f;
 	FILE_ID_FIELDS(ENC)
 #undef ENC
-#define ENC(f, bit, max) put_str(&m->f, &m->present, bit, p->f);
+#define ENC(f, bit, max) put_str(&m->f, &m->present, bit, p->f, max);
 	PROC_STRINGS(ENC)
 #undef ENC
 	m->io = io;
@@ -163,7 +167,7 @@ int de_ipc_event_to_pb(const struct de_event *ev, uint32_t argv_max, struct de_a
 #define ENC(f) m->f = ev->f;
 	EVENT_SCALARS(ENC)
 #undef ENC
-#define ENC(f, bit, max) put_str(&m->f, &m->present, bit, ev->f);
+#define ENC(f, bit, max) put_str(&m->f, &m->present, bit, ev->f, max);
 	EVENT_STRINGS(ENC)
 #undef ENC
 	put_list(&m->argv, &m->present, EVENT_ARGV_BIT, ev->argv, ev->argv_len, argv_max,

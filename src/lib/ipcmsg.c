@@ -81,10 +81,11 @@ static uint32_t argv_max_of(const struct de_ipc_limits *lim)
 
 /* ---- encoding --------------------------------------------------------- */
 
-static void put_text(ProtobufCBinaryData *d, const char *s)
+/* A text field, NULL as empty, cut at the receiver's bound. */
+static void put_text(ProtobufCBinaryData *d, const char *s, size_t max)
 {
 	d->data = (uint8_t *)(uintptr_t)(s ? s : "");
-	d->len = s ? strlen(s) : 0;
+	d->len = s ? strnlen(s, max) : 0;
 }
 
 static int batch_to_pb(const struct de_ipc_batch *b, const struct de_ipc_limits *lim,
@@ -129,8 +130,8 @@ static int status_to_pb(const struct de_ipc_status *s, struct de_arena *a,
 #define ENC(f) c[i].f = in->f;
 		COMPONENT_SCALARS(ENC)
 #undef ENC
-		put_text(&c[i].component, in->component);
-		put_text(&c[i].source, in->source);
+		put_text(&c[i].component, in->component, DE_IPC_NAME_MAX);
+		put_text(&c[i].source, in->source, DE_IPC_NAME_MAX);
 		m->components[i] = &c[i];
 	}
 	return 0;
@@ -151,7 +152,7 @@ static int msg_to_pb(const struct de_ipc_msg *msg, const struct de_ipc_limits *l
 		m->protocol_major = msg->hello.major;
 		m->protocol_minor = msg->hello.minor;
 		m->pid = msg->hello.pid;
-		put_text(&m->build_version, msg->hello.build_version);
+		put_text(&m->build_version, msg->hello.build_version, DE_IPC_NAME_MAX);
 		m->capabilities = msg->hello.caps;
 		env->hello = m;
 		env->msg_case = DAEMONEYE__V1__ENVELOPE__MSG_HELLO;
@@ -163,7 +164,7 @@ static int msg_to_pb(const struct de_ipc_msg *msg, const struct de_ipc_limits *l
 			return -ENOMEM;
 		daemoneye__v1__hello_ack__init(m);
 		m->accepted = msg->hello_ack.accepted;
-		put_text(&m->reason, msg->hello_ack.reason);
+		put_text(&m->reason, msg->hello_ack.reason, DE_IPC_TEXT_MAX);
 		m->protocol_minor = msg->hello_ack.minor;
 		m->capabilities = msg->hello_ack.caps;
 		env->hello_ack = m;
@@ -215,7 +216,7 @@ static int msg_to_pb(const struct de_ipc_msg *msg, const struct de_ipc_limits *l
 			return -ENOMEM;
 		daemoneye__v1__error__init(m);
 		m->code = msg->error.code;
-		put_text(&m->message, msg->error.message);
+		put_text(&m->message, msg->error.message, DE_IPC_TEXT_MAX);
 		env->error = m;
 		env->msg_case = DAEMONEYE__V1__ENVELOPE__MSG_ERROR;
 		return 0;

@@ -138,6 +138,37 @@ static void test_huge_argv(void **state)
 	free(argv);
 }
 
+/* Strings above the receiver's bounds are cut by the encoder, never sent
+ * for the decoder to refuse the whole batch. */
+static void test_long_strings_cut(void **state)
+{
+	(void)state;
+	char *path = malloc(DE_IPC_PATH_MAX + 500);
+	memset(path, 'p', DE_IPC_PATH_MAX + 499);
+	path[DE_IPC_PATH_MAX + 499] = '\0';
+	char *text = malloc(DE_IPC_TEXT_MAX + 100);
+	memset(text, 't', DE_IPC_TEXT_MAX + 99);
+	text[DE_IPC_TEXT_MAX + 99] = '\0';
+	struct sample s;
+	sample_event(&s, DE_EV_EXEC, 1);
+	s.ev.exe = path;
+	s.ev.hash_note = text;
+	struct de_ipc_msg m = { .kind = DE_IPC_EVENT_BATCH,
+				.batch = { .first_seq = 1, .n = 1, .events = &s.ev } };
+	struct de_arena *a = de_arena_new(1 << 22);
+	struct de_ipc_msg out;
+	assert_int_equal(round_trip(&m, NULL, a, &out), 0);
+	assert_int_equal(strlen(out.batch.events[0].exe), DE_IPC_PATH_MAX);
+	assert_memory_equal(out.batch.events[0].exe, path, DE_IPC_PATH_MAX);
+	assert_int_equal(strlen(out.batch.events[0].hash_note), DE_IPC_TEXT_MAX);
+	struct de_ipc_msg er = { .kind = DE_IPC_ERROR, .error = { .code = 5, .message = text } };
+	assert_int_equal(round_trip(&er, NULL, a, &out), 0);
+	assert_int_equal(strlen(out.error.message), DE_IPC_TEXT_MAX);
+	de_arena_free(a);
+	free(path);
+	free(text);
+}
+
 static void test_small_messages(void **state)
 {
 	(void)state;
@@ -468,6 +499,7 @@ int main(void)
 		cmocka_unit_test(test_every_event_type),
 		cmocka_unit_test(test_empty_and_odd_argv),
 		cmocka_unit_test(test_huge_argv),
+		cmocka_unit_test(test_long_strings_cut),
 		cmocka_unit_test(test_small_messages),
 		cmocka_unit_test(test_truncated_payloads),
 		cmocka_unit_test(test_arena_cap),
