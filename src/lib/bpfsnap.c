@@ -61,6 +61,7 @@ static uint64_t now_ns(void)
 
 /* libbpf's messages are noise for a user unless debugging (the reason a
  * load failed is reported from errno). */
+__attribute__((format(printf, 2, 0)))
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	if (level == LIBBPF_DEBUG || !getenv("DE_BPF_DEBUG"))

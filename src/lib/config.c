@@ -2,14 +2,11 @@
  * defaults, YAML files, DAEMONEYE_* environment and --set flags. The key
  * table, value parsing and printing live in config_schema.c.
  *
- * YAML is read with libyaml's event API: every event carries its line and
- * column, no document tree is built, and the walk stops at the first
- * error, so deep nesting or a long document costs no more than what was
- * read up to the mistake. Anchors, aliases and tags are refused outright
- * (no billion laughs, no type games); libyaml does not detect duplicate
- * keys, so the walker does. Scalars are typed by the schema, not by YAML's
- * resolution rules: quoting does not matter, and YAML 1.1 surprises (0755
- * as octal, "no" as false in a string key) cannot happen. Dotted keys
+ * YAML is read through yamlread.h (events with positions, no tree;
+ * anchors, aliases and tags refused); the walker here detects duplicate
+ * keys. Scalars are typed by the schema, not by YAML's resolution rules:
+ * quoting does not matter, and YAML 1.1 surprises (0755 as octal, "no" as
+ * false in a string key) cannot happen. Dotted keys
  * ("collector.argv_max_bytes: 1") are accepted as well as nested mappings.
  * Files are capped at DE_CONFIG_MAX_FILE_BYTES and must be regular files.
  *
@@ -28,6 +25,7 @@
 #include <yaml.h>
 
 #include "config_schema.h"
+#include "yamlread.h"
 #include "de_build.h"
 #include "fileio.h"
 
@@ -36,13 +34,13 @@ static int config_copy(struct de_config *dst, const struct de_config *src, char 
 		       size_t errlen)
 {
 	if (!src->origins || src->n_origins != DE_CFG_N_KEYS) {
-		de_cfg_seterr(err, errlen, "configuration not initialised (de_config_init)");
+		de_why(err, errlen, "configuration not initialised (de_config_init)");
 		return -EINVAL;
 	}
 	*dst = *src;
 	dst->origins = malloc(DE_CFG_N_KEYS * sizeof(*dst->origins));
 	if (!dst->origins) {
-		de_cfg_seterr(err, errlen, "out of memory");
+		de_why(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	memcpy(dst->origins, src->origins, DE_CFG_N_KEYS * sizeof(*dst->origins));
@@ -61,132 +59,24 @@ static void config_commit(struct de_config *cfg, struct de_config *tmp)
 /* ---- YAML ---------------------------------------------------------------- */
 
 struct walker {
-	yaml_parser_t parser;
+	struct de_yaml y;     /* y.name: raw, for origins */
 	struct de_config *cfg;
-	const char *name;     /* raw: origins; escaped in messages */
-	const unsigned char *data;
-	size_t len;
-	char *err;
-	size_t errlen;
 	uint64_t seen;        /* keys set by this document (duplicates) */
 	char sections[DE_CFG_N_KEYS][DE_CFG_KEY_NAME_MAX]; /* sections opened by it */
 	unsigned n_sections;
 };
 
-static void event_freep(yaml_event_t *e)
-{
-	yaml_event_delete(e);
-}
-#define _cleanup_event_ _cleanup_(event_freep)
+#define _cleanup_event_ _cleanup_yaml_event_
 
-static int DE_PRINTF(4, 5) fail_at(struct walker *w, size_t line, size_t col, const char *fmt, ...)
-{
-	char msg[1024];
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		msg[0] = '\0';
-	struct de_buf b = DE_BUF_INIT;
-	de_cfg_seterr(w->err, w->errlen, "%s:%zu:%zu: %s", de_cfg_escape(&b, w->name), line + 1,
-		      col + 1, msg);
-	de_buf_free(&b);
-	return -EINVAL;
-}
-
-#define FAIL_MARK(w, m, ...) fail_at((w), (m).line, (m).column, __VA_ARGS__)
-
-/* libyaml's reader errors give a byte offset, not a mark: turn it into a
- * line and a column in characters. */
-static int fail_offset(struct walker *w, size_t off, const char *problem, int value)
-{
-	size_t line = 0, col = 0;
-	off = DE_MIN(off, w->len);
-	for (size_t i = 0; i < off; i++) {
-		if (w->data[i] == '\n') {
-			line++;
-			col = 0;
-		} else if ((w->data[i] & 0xc0) != 0x80) {
-			col++;
-		}
-	}
-	if (value < 0)
-		return fail_at(w, line, col, "%s", problem);
-	return fail_at(w, line, col, "%s (0x%02X)", problem, (unsigned)value);
-}
-
-/* Next event; syntax errors, aliases, anchors and tags are errors. */
-static int next_event(struct walker *w, yaml_event_t *ev)
-{
-	if (!yaml_parser_parse(&w->parser, ev)) {
-		memset(ev, 0, sizeof(*ev));
-		yaml_parser_t *p = &w->parser;
-		const char *problem = p->problem ? p->problem : "invalid YAML";
-		if (p->error == YAML_MEMORY_ERROR) {
-			struct de_buf b = DE_BUF_INIT;
-			de_cfg_seterr(w->err, w->errlen, "%s: out of memory", de_cfg_escape(&b, w->name));
-			de_buf_free(&b);
-			return -ENOMEM;
-		}
-		if (p->error == YAML_READER_ERROR)
-			return fail_offset(w, p->problem_offset, problem, p->problem_value);
-		if (p->context)
-			return FAIL_MARK(w, p->problem_mark, "%s (%s started at %zu:%zu)", problem,
-					 p->context, p->context_mark.line + 1, p->context_mark.column + 1);
-		return FAIL_MARK(w, p->problem_mark, "%s", problem);
-	}
-	const yaml_char_t *anchor = NULL, *tag = NULL;
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
-		return FAIL_MARK(w, ev->start_mark, "aliases are not allowed");
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		break;
-	default:
-		break;
-	}
-	if (anchor)
-		return FAIL_MARK(w, ev->start_mark, "anchors are not allowed");
-	if (tag)
-		return FAIL_MARK(w, ev->start_mark, "tags are not allowed");
-	return 0;
-}
-
-static bool is_null_scalar(const yaml_event_t *ev)
-{
-	return ev->type == YAML_SCALAR_EVENT && ev->data.scalar.length == 0 &&
-	       ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-}
-
-static const char *got_what(const yaml_event_t *ev, char *q, size_t qlen)
-{
-	if (ev->type == YAML_MAPPING_START_EVENT)
-		return "a mapping";
-	if (ev->type == YAML_SEQUENCE_START_EVENT)
-		return "a list";
-	char tmp[DE_CFG_QBUF];
-	const char *v = (const char *)ev->data.scalar.value;
-	de_cfg_seterr(q, qlen, "'%s'", de_cfg_quote(tmp, sizeof(tmp), v, ev->data.scalar.length));
-	return q;
-}
+#define FAIL_MARK(w, m, ...) DE_YAML_FAIL(&(w)->y, (m), __VA_ARGS__)
 
 /* The value of key k (index idx): a scalar, or a list of scalars. */
 static int walk_value(struct walker *w, size_t idx)
 {
 	const struct de_cfg_key *k = &de_cfg_keys[idx];
-	char why[512], q[DE_CFG_QBUF + 2], t[128];
+	char why[512], q[DE_YAML_QBUF + 2], t[128];
 	_cleanup_event_ yaml_event_t v = { 0 };
-	int r = next_event(w, &v);
+	int r = de_yaml_next(&w->y, &v);
 	if (r < 0)
 		return r;
 	if (v.type == YAML_SCALAR_EVENT && k->type != DE_CFG_LIST) {
@@ -198,14 +88,14 @@ static int walk_value(struct walker *w, size_t idx)
 		de_cfg_set_text(w->cfg, k, "", 0, why, sizeof(why)); /* the empty list */
 		for (;;) {
 			_cleanup_event_ yaml_event_t item = { 0 };
-			r = next_event(w, &item);
+			r = de_yaml_next(&w->y, &item);
 			if (r < 0)
 				return r;
 			if (item.type == YAML_SEQUENCE_END_EVENT)
 				break;
 			if (item.type != YAML_SCALAR_EVENT)
 				return FAIL_MARK(w, item.start_mark, "%s: expected a list of strings, got %s in it",
-						 k->name, got_what(&item, q, sizeof(q)));
+						 k->name, de_yaml_got(&item, q, sizeof(q)));
 			const char *s = (const char *)item.data.scalar.value;
 			size_t n = item.data.scalar.length;
 			if (memchr(s, '\0', n))
@@ -216,9 +106,9 @@ static int walk_value(struct walker *w, size_t idx)
 		}
 	} else {
 		return FAIL_MARK(w, v.start_mark, "%s: expected %s, got %s", k->name,
-				 de_cfg_expects(k, t, sizeof(t)), got_what(&v, q, sizeof(q)));
+				 de_cfg_expects(k, t, sizeof(t)), de_yaml_got(&v, q, sizeof(q)));
 	}
-	de_cfg_set_origin(w->cfg, idx, DE_ORIGIN_FILE, "%s:%zu:%zu", w->name, v.start_mark.line + 1,
+	de_cfg_set_origin(w->cfg, idx, DE_ORIGIN_FILE, "%s:%zu:%zu", w->y.name, v.start_mark.line + 1,
 		   v.start_mark.column + 1);
 	return 0;
 }
@@ -235,17 +125,17 @@ static int walk_section(struct walker *w, const char *path, const yaml_event_t *
 		return FAIL_MARK(w, key->start_mark, "too many sections");
 	snprintf(w->sections[w->n_sections++], DE_CFG_KEY_NAME_MAX, "%s", path);
 
-	char q[DE_CFG_QBUF + 2];
+	char q[DE_YAML_QBUF + 2];
 	_cleanup_event_ yaml_event_t v = { 0 };
-	int r = next_event(w, &v);
+	int r = de_yaml_next(&w->y, &v);
 	if (r < 0)
 		return r;
 	if (v.type == YAML_MAPPING_START_EVENT)
 		return walk_mapping(w, path);
-	if (is_null_scalar(&v))
+	if (de_yaml_is_null(&v))
 		return 0;
 	return FAIL_MARK(w, v.start_mark, "%s: expected a mapping of %s.* keys, got %s", path, path,
-			 got_what(&v, q, sizeof(q)));
+			 de_yaml_got(&v, q, sizeof(q)));
 }
 
 /* Keys of a mapping whose paths start with `prefix` ("" at the root); the
@@ -255,16 +145,16 @@ static int walk_mapping(struct walker *w, const char *prefix)
 {
 	const char *dot = *prefix ? "." : "";
 	for (;;) {
-		char q[DE_CFG_QBUF + 2];
+		char q[DE_YAML_QBUF + 2];
 		_cleanup_event_ yaml_event_t key = { 0 };
-		int r = next_event(w, &key);
+		int r = de_yaml_next(&w->y, &key);
 		if (r < 0)
 			return r;
 		if (key.type == YAML_MAPPING_END_EVENT)
 			return 0;
 		if (key.type != YAML_SCALAR_EVENT)
 			return FAIL_MARK(w, key.start_mark, "mapping keys must be strings, got %s",
-					 got_what(&key, q, sizeof(q)));
+					 de_yaml_got(&key, q, sizeof(q)));
 		const char *ks = (const char *)key.data.scalar.value;
 		size_t kn = key.data.scalar.length;
 		char path[DE_CFG_KEY_NAME_MAX];
@@ -288,7 +178,7 @@ static int walk_mapping(struct walker *w, const char *prefix)
 			r = walk_value(w, (size_t)idx);
 		} else {
 			return FAIL_MARK(w, key.start_mark, "unknown key '%s%s%s'", prefix, dot,
-					 de_cfg_quote(q, sizeof(q), ks, kn));
+					 de_yaml_quote(q, sizeof(q), ks, kn));
 		}
 		if (r < 0)
 			return r;
@@ -300,25 +190,25 @@ static int walk_stream(struct walker *w)
 {
 	_cleanup_event_ yaml_event_t start = { 0 }, doc = { 0 }, root = { 0 }, end = { 0 },
 				       tail = { 0 };
-	int r = next_event(w, &start);
+	int r = de_yaml_next(&w->y, &start);
 	if (r < 0)
 		return r;
-	r = next_event(w, &doc);
+	r = de_yaml_next(&w->y, &doc);
 	if (r < 0 || doc.type == YAML_STREAM_END_EVENT)
 		return r;
-	r = next_event(w, &root);
+	r = de_yaml_next(&w->y, &root);
 	if (r < 0)
 		return r;
 	if (root.type == YAML_MAPPING_START_EVENT)
 		r = walk_mapping(w, "");
-	else if (!is_null_scalar(&root))
+	else if (!de_yaml_is_null(&root))
 		r = FAIL_MARK(w, root.start_mark, "the document root must be a mapping of keys");
 	if (r < 0)
 		return r;
-	r = next_event(w, &end); /* DOCUMENT_END */
+	r = de_yaml_next(&w->y, &end); /* DOCUMENT_END */
 	if (r < 0)
 		return r;
-	r = next_event(w, &tail);
+	r = de_yaml_next(&w->y, &tail);
 	if (r < 0)
 		return r;
 	if (tail.type != YAML_STREAM_END_EVENT)
@@ -331,7 +221,7 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 {
 	if (len > DE_CONFIG_MAX_FILE_BYTES) {
 		struct de_buf b = DE_BUF_INIT;
-		de_cfg_seterr(err, errlen, "%s: larger than %d bytes", de_cfg_escape(&b, name),
+		de_why(err, errlen, "%s: larger than %d bytes", de_yaml_escape(&b, name),
 			      DE_CONFIG_MAX_FILE_BYTES);
 		de_buf_free(&b);
 		return -EFBIG;
@@ -341,23 +231,19 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 	if (r < 0)
 		return r;
 	struct walker *w = calloc(1, sizeof(*w));
-	if (!w || !yaml_parser_initialize(&w->parser)) {
+	if (!w || (r = de_yaml_open(&w->y, name, data, len, err, errlen)) < 0) {
+		if (!w) {
+			struct de_buf b = DE_BUF_INIT;
+			de_why(err, errlen, "%s: out of memory", de_yaml_escape(&b, name));
+			de_buf_free(&b);
+		}
 		free(w);
 		de_config_free(&tmp);
-		struct de_buf b = DE_BUF_INIT;
-		de_cfg_seterr(err, errlen, "%s: out of memory", de_cfg_escape(&b, name));
-		de_buf_free(&b);
 		return -ENOMEM;
 	}
 	w->cfg = &tmp;
-	w->name = name;
-	w->data = data;
-	w->len = len;
-	w->err = err;
-	w->errlen = errlen;
-	yaml_parser_set_input_string(&w->parser, data, len);
 	r = walk_stream(w);
-	yaml_parser_delete(&w->parser);
+	de_yaml_close(&w->y);
 	free(w);
 	if (r < 0) {
 		de_config_free(&tmp);
@@ -367,67 +253,13 @@ int de_config_load_buffer(struct de_config *cfg, const char *name, const void *d
 	return 0;
 }
 
-/* Read a configuration file (regular files only, capped in size). With
- * `optional`, a missing file is not an error: returns 0 and leaves `out`
- * empty with *found false. */
-static int read_config(const char *path, bool optional, struct de_buf *out, bool *found,
-		       char *err, size_t errlen)
-{
-	struct de_buf nb = DE_BUF_INIT;
-	*found = false;
-	/* O_NONBLOCK: a FIFO must not hang the open; it is refused below. */
-	_cleanup_close_ int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	int r = 0;
-	struct stat st;
-	if (fd < 0) {
-		r = de_neg_errno();
-		if (optional && (r == -ENOENT || r == -ENOTDIR))
-			return 0;
-		/* A default location inside a directory we may not search (an
-		 * unprivileged run with HOME=/root): whether the file exists
-		 * cannot be known, so it is skipped, and said so. A file that
-		 * visibly exists but cannot be read stays an error. */
-		struct stat lst;
-		if (optional && r == -EACCES && stat(path, &lst) < 0 && errno == EACCES) {
-			log_warning("%s: cannot tell whether it exists (permission denied); skipped",
-				    de_cfg_escape(&nb, path));
-			de_buf_free(&nb);
-			return 0;
-		}
-		de_cfg_seterr(err, errlen, "%s: %s", de_cfg_escape(&nb, path), strerror(-r));
-	} else if (fstat(fd, &st) < 0) {
-		r = de_neg_errno();
-		de_cfg_seterr(err, errlen, "%s: %s", de_cfg_escape(&nb, path), strerror(-r));
-	} else if (!S_ISREG(st.st_mode)) {
-		r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
-		de_cfg_seterr(err, errlen, "%s: not a regular file", de_cfg_escape(&nb, path));
-	} else if ((r = de_buf_reserve(out, DE_CONFIG_MAX_FILE_BYTES + 1)) < 0) {
-		de_cfg_seterr(err, errlen, "%s: out of memory", de_cfg_escape(&nb, path));
-	} else {
-		ssize_t n = de_read_full(fd, out->data, DE_CONFIG_MAX_FILE_BYTES + 1);
-		if (n < 0) {
-			r = (int)n;
-			de_cfg_seterr(err, errlen, "%s: %s", de_cfg_escape(&nb, path), strerror(-r));
-		} else if (n > DE_CONFIG_MAX_FILE_BYTES) {
-			r = -EFBIG;
-			de_cfg_seterr(err, errlen, "%s: larger than %d bytes", de_cfg_escape(&nb, path),
-				      DE_CONFIG_MAX_FILE_BYTES);
-		} else {
-			out->len = (size_t)n;
-			out->data[n] = '\0';
-			*found = true;
-		}
-	}
-	de_buf_free(&nb);
-	return r;
-}
-
 static int load_file(struct de_config *cfg, const char *path, bool optional, char *err,
 		     size_t errlen)
 {
 	struct de_buf content = DE_BUF_INIT;
 	bool found;
-	int r = read_config(path, optional, &content, &found, err, errlen);
+	int r = de_yaml_read_file(path, optional, DE_CONFIG_MAX_FILE_BYTES, &content, &found, err,
+				  errlen);
 	if (r >= 0 && found)
 		r = de_config_load_buffer(cfg, path, content.data, content.len, err, errlen);
 	de_buf_free(&content);
@@ -444,7 +276,7 @@ int de_config_check_file(const char *path, char *err, size_t errlen)
 	struct de_config cfg;
 	int r = de_config_init(&cfg);
 	if (r < 0) {
-		de_cfg_seterr(err, errlen, "out of memory");
+		de_why(err, errlen, "out of memory");
 		return r;
 	}
 	r = load_file(&cfg, path, false, err, errlen);
@@ -463,7 +295,7 @@ static int apply_env(struct de_config *cfg, char *err, size_t errlen)
 		if (!v)
 			continue;
 		if (de_cfg_set_text(cfg, &de_cfg_keys[i], v, strlen(v), why, sizeof(why)) < 0) {
-			de_cfg_seterr(err, errlen, "%s: %s", name, why);
+			de_why(err, errlen, "%s: %s", name, why);
 			return -EINVAL;
 		}
 		de_cfg_set_origin(cfg, i, DE_ORIGIN_ENV, "env %s", name);
@@ -479,9 +311,9 @@ static int apply_env(struct de_config *cfg, char *err, size_t errlen)
 			known = strlen(name) == n && memcmp(name, *e, n) == 0;
 		}
 		if (!known) {
-			char q[DE_CFG_QBUF];
+			char q[DE_YAML_QBUF];
 			log_warning("ignoring environment variable %s: not a configuration key",
-				    de_cfg_quote(q, sizeof(q), *e, n));
+				    de_yaml_quote(q, sizeof(q), *e, n));
 		}
 	}
 	return 0;
@@ -492,14 +324,14 @@ static int apply_env(struct de_config *cfg, char *err, size_t errlen)
 static int apply_set(struct de_config *cfg, const char *key, size_t keylen, const char *value,
 		     const char *origin, const char *label, char *err, size_t errlen)
 {
-	char q[DE_CFG_QBUF], why[512];
+	char q[DE_YAML_QBUF], why[512];
 	int idx = de_cfg_find(key, keylen);
 	if (idx < 0) {
-		de_cfg_seterr(err, errlen, "%s%s: unknown key", label, de_cfg_quote(q, sizeof(q), key, keylen));
+		de_why(err, errlen, "%s%s: unknown key", label, de_yaml_quote(q, sizeof(q), key, keylen));
 		return -EINVAL;
 	}
 	if (de_cfg_set_text(cfg, &de_cfg_keys[idx], value, strlen(value), why, sizeof(why)) < 0) {
-		de_cfg_seterr(err, errlen, "%s%s: %s", label, de_cfg_keys[idx].name, why);
+		de_why(err, errlen, "%s%s: %s", label, de_cfg_keys[idx].name, why);
 		return -EINVAL;
 	}
 	de_cfg_set_origin(cfg, (size_t)idx, DE_ORIGIN_FLAG, "%s", origin);
@@ -541,7 +373,7 @@ static int load_files(struct de_config *cfg, const struct de_config_request *req
 	else
 		return 0;
 	if (n < 0 || (size_t)n >= sizeof(path)) {
-		de_cfg_seterr(err, errlen, "user configuration path is longer than %d bytes", PATH_MAX - 1);
+		de_why(err, errlen, "user configuration path is longer than %d bytes", PATH_MAX - 1);
 		return -ENAMETOOLONG;
 	}
 	return load_file(cfg, path, true, err, errlen);
@@ -556,7 +388,7 @@ int de_config_load(struct de_config *cfg, const struct de_config_request *req, c
 	struct de_config tmp;
 	int r = de_config_init(&tmp);
 	if (r < 0) {
-		de_cfg_seterr(err, errlen, "out of memory");
+		de_why(err, errlen, "out of memory");
 		return r;
 	}
 	if (!req->skip_files)
@@ -567,9 +399,9 @@ int de_config_load(struct de_config *cfg, const struct de_config_request *req, c
 		const char *ov = req->overrides[i];
 		const char *eq = strchr(ov, '=');
 		if (!eq) {
-			char q[DE_CFG_QBUF];
-			de_cfg_seterr(err, errlen, "--set %s: expected KEY=VALUE",
-				      de_cfg_quote(q, sizeof(q), ov, strlen(ov)));
+			char q[DE_YAML_QBUF];
+			de_why(err, errlen, "--set %s: expected KEY=VALUE",
+				      de_yaml_quote(q, sizeof(q), ov, strlen(ov)));
 			r = -EINVAL;
 			break;
 		}

@@ -66,36 +66,9 @@ _Static_assert(DE_CFG_N_KEYS <= 64, "config.c keeps a uint64_t set of keys");
 _Static_assert(sizeof(enum de_log_level) == sizeof(int), "enum keys are stored as int");
 _Static_assert(sizeof(enum de_source) == sizeof(int), "enum keys are stored as int");
 
-void de_cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	if (!err || errlen == 0)
-		return;
-	va_list ap;
-	va_start(ap, fmt);
-	int r = vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	if (r < 0)
-		err[0] = '\0';
-}
 
 /* ---- Messages, lookup ----------------------------------------------------- */
 
-const char *de_cfg_quote(char *out, size_t outlen, const char *s, size_t n)
-{
-	struct de_buf b = DE_BUF_INIT;
-	de_emit_text(&b, s, DE_MIN(n, (size_t)DE_CFG_QUOTE_MAX));
-	if (n > DE_CFG_QUOTE_MAX)
-		de_buf_puts(&b, "...");
-	de_cfg_seterr(out, outlen, "%s", b.err ? "?" : de_buf_str(&b));
-	de_buf_free(&b);
-	return out;
-}
-
-const char *de_cfg_escape(struct de_buf *b, const char *s)
-{
-	de_emit_text(b, s, strlen(s));
-	return b->err ? "?" : de_buf_str(b);
-}
 
 static void *field_ptr(struct de_config *cfg, const struct de_cfg_key *k)
 {
@@ -138,10 +111,10 @@ const char *de_cfg_expects(const struct de_cfg_key *k, char *out, size_t outlen)
 	switch (k->type) {
 	case DE_CFG_ENUM: {
 		size_t o = 0;
-		de_cfg_seterr(out, outlen, "one of ");
+		de_why(out, outlen, "one of ");
 		for (size_t i = 0; k->names[i]; i++) {
 			o = strlen(out);
-			de_cfg_seterr(out + o, outlen - o, "%s%s", i ? ", " : "", k->names[i]);
+			de_why(out + o, outlen - o, "%s%s", i ? ", " : "", k->names[i]);
 		}
 		return out;
 	}
@@ -202,23 +175,23 @@ static bool has_control(const char *s, size_t n)
 
 int de_cfg_list_add(struct de_config *cfg, const char *s, size_t n, char *why, size_t whylen)
 {
-	char q[DE_CFG_QBUF];
+	char q[DE_YAML_QBUF];
 	if (n == 0) {
-		de_cfg_seterr(why, whylen, "empty pattern");
+		de_why(why, whylen, "empty pattern");
 		return -EINVAL;
 	}
 	if (n >= DE_CONFIG_PATTERN_MAX) {
-		de_cfg_seterr(why, whylen, "pattern '%s' is longer than %d bytes",
-			      de_cfg_quote(q, sizeof(q), s, n), DE_CONFIG_PATTERN_MAX - 1);
+		de_why(why, whylen, "pattern '%s' is longer than %d bytes",
+			      de_yaml_quote(q, sizeof(q), s, n), DE_CONFIG_PATTERN_MAX - 1);
 		return -EINVAL;
 	}
 	if (has_control(s, n)) {
-		de_cfg_seterr(why, whylen, "pattern '%s' contains a control character",
-			      de_cfg_quote(q, sizeof(q), s, n));
+		de_why(why, whylen, "pattern '%s' contains a control character",
+			      de_yaml_quote(q, sizeof(q), s, n));
 		return -EINVAL;
 	}
 	if (cfg->collector.n_redact_env >= DE_CONFIG_MAX_PATTERNS) {
-		de_cfg_seterr(why, whylen, "more than %d patterns", DE_CONFIG_MAX_PATTERNS);
+		de_why(why, whylen, "more than %d patterns", DE_CONFIG_MAX_PATTERNS);
 		return -EINVAL;
 	}
 	char *dst = cfg->collector.redact_env[cfg->collector.n_redact_env++];
@@ -254,22 +227,22 @@ static int list_set_text(struct de_config *cfg, const char *s, size_t n, char *w
 static int set_uint(struct de_config *cfg, const struct de_cfg_key *k, const char *s, size_t n,
 		    char *why, size_t whylen)
 {
-	char q[DE_CFG_QBUF], t[128];
+	char q[DE_YAML_QBUF], t[128];
 	uint64_t v = 0;
 	int r = parse_uint(s, n, k->size_suffix, &v);
 	if (r == -EINVAL) {
-		de_cfg_seterr(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
-			      de_cfg_quote(q, sizeof(q), s, n));
+		de_why(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
+			      de_yaml_quote(q, sizeof(q), s, n));
 		return r;
 	}
 	if (r == -EDOM) {
-		de_cfg_seterr(why, whylen, "leading zeros are not allowed, got '%s'",
-			      de_cfg_quote(q, sizeof(q), s, n));
+		de_why(why, whylen, "leading zeros are not allowed, got '%s'",
+			      de_yaml_quote(q, sizeof(q), s, n));
 		return -EINVAL;
 	}
 	if (r == -ERANGE || v < k->min || v > k->max) {
-		de_cfg_seterr(why, whylen, "must be between %ju and %ju, got '%s'", (uintmax_t)k->min,
-			      (uintmax_t)k->max, de_cfg_quote(q, sizeof(q), s, n));
+		de_why(why, whylen, "must be between %ju and %ju, got '%s'", (uintmax_t)k->min,
+			      (uintmax_t)k->max, de_yaml_quote(q, sizeof(q), s, n));
 		return -ERANGE;
 	}
 	if (k->size == sizeof(uint64_t)) {
@@ -285,9 +258,9 @@ static int set_uint(struct de_config *cfg, const struct de_cfg_key *k, const cha
 int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const char *s, size_t n,
 		    char *why, size_t whylen)
 {
-	char q[DE_CFG_QBUF], t[128];
+	char q[DE_YAML_QBUF], t[128];
 	if (memchr(s, '\0', n)) {
-		de_cfg_seterr(why, whylen, "the value contains a NUL byte");
+		de_why(why, whylen, "the value contains a NUL byte");
 		return -EINVAL;
 	}
 	switch (k->type) {
@@ -320,17 +293,17 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 		return set_uint(cfg, k, s, n, why, whylen);
 	case DE_CFG_PATH:
 		if (n > 0 && s[0] != '/') {
-			de_cfg_seterr(why, whylen, "must be an absolute path, got '%s'",
-				      de_cfg_quote(q, sizeof(q), s, n));
+			de_why(why, whylen, "must be an absolute path, got '%s'",
+				      de_yaml_quote(q, sizeof(q), s, n));
 			return -EINVAL;
 		}
 		if (n >= k->size) {
-			de_cfg_seterr(why, whylen, "path is longer than %zu bytes", k->size - 1);
+			de_why(why, whylen, "path is longer than %zu bytes", k->size - 1);
 			return -EINVAL;
 		}
 		if (has_control(s, n)) {
-			de_cfg_seterr(why, whylen, "path '%s' contains a control character",
-				      de_cfg_quote(q, sizeof(q), s, n));
+			de_why(why, whylen, "path '%s' contains a control character",
+				      de_yaml_quote(q, sizeof(q), s, n));
 			return -EINVAL;
 		}
 		memcpy(field_ptr(cfg, k), s, n);
@@ -339,8 +312,8 @@ int de_cfg_set_text(struct de_config *cfg, const struct de_cfg_key *k, const cha
 	case DE_CFG_LIST:
 		return list_set_text(cfg, s, n, why, whylen);
 	}
-	de_cfg_seterr(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
-		      de_cfg_quote(q, sizeof(q), s, n));
+	de_why(why, whylen, "expected %s, got '%s'", de_cfg_expects(k, t, sizeof(t)),
+		      de_yaml_quote(q, sizeof(q), s, n));
 	return -EINVAL;
 }
 

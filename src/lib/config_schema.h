@@ -15,6 +15,7 @@
 
 #include "buf.h"
 #include "config.h"
+#include "yamlread.h"
 
 enum de_cfg_type {
 	DE_CFG_ENUM,
@@ -40,18 +41,8 @@ struct de_cfg_key {
 #define DE_CFG_KEY_NAME_MAX 64
 #define DE_CFG_ENV_PREFIX "DAEMONEYE_"
 #define DE_CFG_ENV_NAME_MAX (DE_CFG_KEY_NAME_MAX + sizeof(DE_CFG_ENV_PREFIX))
-#define DE_CFG_QUOTE_MAX 48 /* bytes of an untrusted value shown in a message */
-#define DE_CFG_QBUF (DE_CFG_QUOTE_MAX * 4 + 8)
 
 extern const struct de_cfg_key de_cfg_keys[DE_CFG_N_KEYS];
-
-/* snprintf into err (which may be NULL when errlen is 0). */
-void de_cfg_seterr(char *err, size_t errlen, const char *fmt, ...) DE_PRINTF(3, 4);
-/* Untrusted bytes for a one-line message: the first DE_CFG_QUOTE_MAX bytes
- * escaped with de_emit_text, then "..." when cut. Returns out. */
-const char *de_cfg_quote(char *out, size_t outlen, const char *s, size_t n);
-/* A whole name (file, variable) escaped into b; returns its text. */
-const char *de_cfg_escape(struct de_buf *b, const char *s);
 
 /* Index of the key named s[0..n), or -1. */
 int de_cfg_find(const char *s, size_t n);

@@ -64,3 +64,15 @@ int de_log_errno(enum de_log_level level, int err, const char *fmt, ...)
 	va_end(ap);
 	return err;
 }
+
+void de_why(char *why, size_t len, const char *fmt, ...)
+{
+	if (!why || len == 0)
+		return;
+	va_list ap;
+	va_start(ap, fmt);
+	int r = vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		why[0] = '\0';
+}

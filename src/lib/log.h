@@ -29,6 +29,11 @@ void de_log(enum de_log_level level, const char *fmt, ...) DE_PRINTF(2, 3);
  * handlers can `return de_log_errno(...)`. */
 int de_log_errno(enum de_log_level level, int err, const char *fmt, ...) DE_PRINTF(3, 4);
 
+/* Write a one-line reason into a caller's buffer (the `why`/`err`
+ * argument of functions that fail with a negative errno). A NULL or
+ * empty buffer is fine; the text is cut to fit. */
+void de_why(char *why, size_t len, const char *fmt, ...) DE_PRINTF(3, 4);
+
 #define log_debug(...) de_log(DE_LOG_DEBUG, __VA_ARGS__)
 #define log_info(...) de_log(DE_LOG_INFO, __VA_ARGS__)
 #define log_warning(...) de_log(DE_LOG_WARNING, __VA_ARGS__)
