@@ -25,7 +25,7 @@
 
 #include "log.h"
 
-enum de_source {
+enum de_source_choice {
 	DE_SOURCE_AUTO = 0,
 	DE_SOURCE_EBPF,
 	DE_SOURCE_NETLINK,
@@ -60,7 +60,7 @@ struct de_config {
 	enum de_log_level log_level;        /* log.level */
 	char state_dir[PATH_MAX];           /* state_dir ("" = derived at run time) */
 	struct {
-		enum de_source source;      /* collector.source */
+		enum de_source_choice source;      /* collector.source */
 		uint32_t poll_interval_ms;  /* collector.poll_interval_ms */
 		uint32_t argv_max_bytes;    /* collector.argv_max_bytes */
 		bool capture_env;           /* collector.capture_env */
@@ -141,6 +141,6 @@ int de_config_print(const struct de_config *cfg, FILE *out, bool json);
  * as text or as one JSON array. Returns 0 or a negative errno. */
 int de_config_print_keys(FILE *out, bool json);
 
-const char *de_source_name(enum de_source s);
+const char *de_source_name(enum de_source_choice s);
 
 #endif

@@ -64,7 +64,7 @@ const struct de_cfg_key de_cfg_keys[DE_CFG_N_KEYS] = {
 _Static_assert(DE_ARRAY_SIZE(de_cfg_keys) == DE_CFG_N_KEYS, "DE_CFG_N_KEYS");
 _Static_assert(DE_CFG_N_KEYS <= 64, "config.c keeps a uint64_t set of keys");
 _Static_assert(sizeof(enum de_log_level) == sizeof(int), "enum keys are stored as int");
-_Static_assert(sizeof(enum de_source) == sizeof(int), "enum keys are stored as int");
+_Static_assert(sizeof(enum de_source_choice) == sizeof(int), "enum keys are stored as int");
 
 void de_cfg_seterr(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -386,7 +386,7 @@ void de_config_free(struct de_config *cfg)
 
 /* ---- Printing ------------------------------------------------------------ */
 
-const char *de_source_name(enum de_source s)
+const char *de_source_name(enum de_source_choice s)
 {
 	if ((unsigned)s >= DE_ARRAY_SIZE(source_names) - 1)
 		return "?";

@@ -142,7 +142,7 @@ static void test_defaults(void **state)
 	assert_string_equal(de_source_name(DE_SOURCE_EBPF), "ebpf");
 	assert_string_equal(de_source_name(DE_SOURCE_NETLINK), "netlink");
 	assert_string_equal(de_source_name(DE_SOURCE_PROC), "proc");
-	assert_string_equal(de_source_name((enum de_source)42), "?");
+	assert_string_equal(de_source_name((enum de_source_choice)42), "?");
 }
 
 static void test_good_file(void **state)
