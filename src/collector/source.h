@@ -46,6 +46,9 @@ struct de_source_opts {
 	/* eBPF: ring buffer size in bytes (power of two, 0 = default); tests
 	 * shrink it to provoke drops. */
 	uint32_t ringbuf_bytes;
+	/* netlink: socket receive buffer in bytes (0 = default, 32 MiB); tests
+	 * shrink it to provoke ENOBUFS. */
+	uint32_t netlink_rcvbuf_bytes;
 };
 
 struct de_source;
