@@ -64,11 +64,13 @@ static void usage(FILE *out)
 		"  --comm NAME        only processes whose comm is exactly NAME\n"
 		"  --uid N            only processes whose real uid is N (events that do not\n"
 		"                     carry creds, e.g. exits, never match)\n"
+		"                     (--comm and --uid do not apply to status events)\n"
 		"\n"
 		"Source and duration:\n"
 		"  --source SRC       ebpf, netlink, proc, or auto (default: collector.source);\n"
 		"                     a forced source that cannot start is an error that says why\n"
-		"  --count N          stop after N matching events\n"
+		"  --count N          stop after N matching process events (status events are\n"
+		"                     shown but not counted)\n"
 		"  --duration SECS    stop after SECS seconds (decimals allowed)\n"
 		"\n"
 		"Common options:\n" DE_CLI_COMMON_HELP
@@ -120,7 +122,7 @@ static bool matches(const struct events *e, const struct de_event *ev)
 	if (!(e->types & (1u << ev->type)))
 		return false;
 	if (ev->type == DE_EV_STATUS)
-		return !e->comm && e->uid < 0;
+		return true; /* about the source, not a process: --comm/--uid do not apply */
 	if (e->comm && strcmp(ev->comm, e->comm) != 0)
 		return false;
 	if (e->uid >= 0 && (!(ev->have & DE_EVF_CREDS) || ev->uid[DE_ID_REAL] != (uint32_t)e->uid))
@@ -375,7 +377,8 @@ static int on_event(const struct de_event *ev, void *ud)
 		return e->line.err;
 	if (fwrite(e->line.data, 1, e->line.len, stdout) != e->line.len || fflush(stdout) != 0)
 		return -EIO;
-	e->matched++;
+	if (ev->type != DE_EV_STATUS)
+		e->matched++;
 	return e->count && e->matched >= e->count ? -ECANCELED : 0;
 }
 

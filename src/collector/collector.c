@@ -235,6 +235,8 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 	}
 	if (!c->o.no_snapshot) {
 		ret = snapshot(c);
+		if (ret >= 0)
+			ret = status(c, c->ops->kind, DE_ST_RESYNC, "startup snapshot: %d processes", ret);
 		if (ret < 0)
 			goto out;
 		ret = 0;

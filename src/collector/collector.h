@@ -12,8 +12,10 @@
  * never busy-polling. Every event passes through the runner on its way to
  * the caller's sink: it gets its `seq` (monotonic per run) and time_ns when
  * the source left it 0. At start the runner takes a snapshot (the
- * source's snapshot(), or the shared /proc one: de_procsnap_events); after
- * any DE_ST_DROPS it takes a resync snapshot and reports DE_ST_RESYNC.
+ * source's snapshot(), or the shared /proc one: de_procsnap_events) and
+ * reports DE_ST_RESYNC ("startup snapshot: N processes") when it is
+ * complete; after any DE_ST_DROPS it takes a resync snapshot and reports
+ * DE_ST_RESYNC again.
  *
  * The sink may return -ECANCELED to stop the run cleanly (e.g. after N
  * events); any other negative return stops it with that error.

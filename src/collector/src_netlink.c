@@ -24,11 +24,13 @@
  * Parsing of the datagrams is cnproc.c (pure, fuzzed); only messages from
  * the kernel (sender port 0) are accepted.
  */
+#include <linux/capability.h>
 #include <linux/connector.h>
 #include <linux/netlink.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <time.h>
 
 #include "cnproc.h"
@@ -150,6 +152,8 @@ static int on_exec_msg(struct de_source *s, const struct de_cnproc_msg *m)
 			set_identity(s, ev, m->pid, e->start_ticks);
 			set_parent(s, ev, e->ppid);
 		}
+		if (e)
+			e->comm[0] = '\0'; /* the new image's name is unknown */
 	}
 	ev->tid = m->tid;
 	return 1;
@@ -438,6 +442,19 @@ static int listen_and_wait(struct de_source *s, char *why, size_t why_len)
 	}
 }
 
+/* Whether this process has CAP_NET_ADMIN in its effective set. Checked
+ * first: the kernel silently drops an unprivileged LISTEN (no reply at
+ * all on recent kernels), which would otherwise look like a kernel
+ * without process events. */
+static bool have_net_admin(void)
+{
+	struct __user_cap_header_struct hdr = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3] = { 0 };
+	if (syscall(SYS_capget, &hdr, data) < 0)
+		return true; /* cannot tell: let the kernel decide */
+	return data[CAP_NET_ADMIN / 32].effective & (1u << (CAP_NET_ADMIN % 32));
+}
+
 static int nl_open(const struct de_source_opts *o, struct de_source **out, char *why, size_t why_len)
 {
 	struct de_source *s = calloc(1, sizeof(*s));
@@ -449,6 +466,12 @@ static int nl_open(const struct de_source_opts *o, struct de_source **out, char 
 	s->fd = -1;
 	de_pidmap_init(&s->map);
 	int r;
+	if (!have_net_admin()) {
+		r = -EPERM;
+		snprintf(why, why_len, "needs root (CAP_NET_ADMIN) to subscribe to the kernel's "
+			 "process connector");
+		goto fail;
+	}
 	s->fd = socket(AF_NETLINK, SOCK_DGRAM | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_CONNECTOR);
 	if (s->fd < 0) {
 		r = de_neg_errno();
