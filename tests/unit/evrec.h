@@ -88,6 +88,39 @@ static inline size_t evlog_count(const struct evlog *l, enum de_event_type t, in
 	return k;
 }
 
+/* Events about our child `pid` (parent `ppid`), from its fork event to its
+ * exit event inclusive, as indexes [*from, *to]; pids are reused on a busy
+ * machine, so counting by pid alone is not enough. Returns false when the
+ * fork or the exit is missing. */
+static inline bool evlog_span(const struct evlog *l, int32_t pid, int32_t ppid, size_t *from,
+			      size_t *to)
+{
+	size_t i = 0;
+	for (; i < l->n; i++)
+		if (l->v[i].type == DE_EV_FORK && l->v[i].pid == pid && l->v[i].ppid == ppid)
+			break;
+	if (i == l->n)
+		return false;
+	*from = i;
+	for (; i < l->n; i++)
+		if (l->v[i].type == DE_EV_EXIT && l->v[i].pid == pid) {
+			*to = i;
+			return true;
+		}
+	return false;
+}
+
+/* Number of events of type t about pid within [from, to]. */
+static inline size_t evlog_count_in(const struct evlog *l, enum de_event_type t, int32_t pid,
+				    size_t from, size_t to)
+{
+	size_t k = 0;
+	for (size_t i = from; i <= to && i < l->n; i++)
+		if (l->v[i].type == t && l->v[i].pid == pid)
+			k++;
+	return k;
+}
+
 static inline const struct evrec *evlog_find(const struct evlog *l, enum de_event_type t, int32_t pid)
 {
 	for (size_t i = 0; i < l->n; i++)
