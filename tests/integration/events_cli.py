@@ -143,8 +143,10 @@ else:
 pname = "de-poll-%d" % (os.getpid() % 100000)
 shutil.copy("/bin/sleep", os.path.join(tmp, pname))
 p, head = start(["--json", "--source", "proc", "--set", "collector.poll_interval_ms=100",
-                 "--type", "status,exec,exit", "--comm", pname, "--count", "2"])
-s = subprocess.Popen([pname, "1"], executable=os.path.join(tmp, pname))
+                 "--type", "status,exec,exit", "--comm", pname, "--count", "2",
+                 "--duration", "40"])
+# Lives for many poll intervals, even when a scan is slow on a loaded machine.
+s = subprocess.Popen([pname, "3"], executable=os.path.join(tmp, pname))
 s.wait()
 out, err = finish(p)
 evs = [json.loads(x) for x in (b"".join(head) + out).decode().splitlines()]
