@@ -21,6 +21,7 @@ static const struct subcommand subcommands[] = {
 	{ "ps", cmd_ps_main, "Snapshot of every process on this host, with full detail" },
 	{ "hash", cmd_hash_main, "BLAKE3 / SHA-256 of files, the way DaemonEye hashes executables" },
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
+	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
 };
 
 static void usage(FILE *out)

@@ -3,6 +3,7 @@
 #define DE_COMMANDS_H
 
 int cmd_config_main(int argc, char **argv);
+int cmd_events_main(int argc, char **argv);
 int cmd_hash_main(int argc, char **argv);
 int cmd_ps_main(int argc, char **argv);
 

@@ -46,6 +46,9 @@ struct de_source_opts {
 	/* eBPF: ring buffer size in bytes (power of two, 0 = default); tests
 	 * shrink it to provoke drops. */
 	uint32_t ringbuf_bytes;
+	/* netlink: socket receive buffer in bytes (0 = default, 32 MiB); tests
+	 * shrink it to provoke ENOBUFS. */
+	uint32_t netlink_rcvbuf_bytes;
 };
 
 struct de_source;
@@ -58,7 +61,9 @@ struct de_source_ops {
 	int (*fd)(struct de_source *s);               /* to wait on (epoll) */
 	int (*timeout_ms)(struct de_source *s);       /* -1: only when fd is readable */
 	int (*dispatch)(struct de_source *s);         /* deliver what is ready; never blocks */
-	int (*snapshot)(struct de_source *s);         /* DE_EV_SNAPSHOT for every live process */
+	/* DE_EV_SNAPSHOT for every live process; returns how many, or a
+	 * negative errno */
+	int (*snapshot)(struct de_source *s);
 	void (*close)(struct de_source *s);
 };
 

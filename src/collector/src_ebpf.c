@@ -70,6 +70,7 @@ struct de_source {
 	int64_t boot_to_real_ns;       /* CLOCK_REALTIME - CLOCK_BOOTTIME, per dispatch */
 	int ncpus;
 	uint64_t *percpu;              /* ncpus values: the drops lookup buffer */
+	uint64_t snap_count;           /* processes delivered by the running snapshot */
 	uint64_t drop_gen_seen;
 	uint64_t drops_seen[DE_EV__COUNT];   /* kernel drop counts already reported */
 	uint64_t misses_seen[DE_EV__COUNT];  /* recursion misses already reported */
@@ -475,6 +476,7 @@ static int snap_emit(const struct de_proc *p, struct de_buf *out, struct de_buf 
 	memset(ev, 0, sizeof(*ev));
 	ev->type = DE_EV_SNAPSHOT;
 	ev->source = DE_EVSRC_EBPF;
+	s->snap_count++;
 	ev->time_ns = (int64_t)clock_ns(CLOCK_REALTIME);
 	ev->pid = p->pid;
 	ev->tid = p->pid;
@@ -526,9 +528,10 @@ static int ebpf_snapshot(struct de_source *s)
 		if (s->cb_err)
 			return s->cb_err;
 	}
+	s->snap_count = 0;
 	ret = de_proc_scan_all(&sc);
 	de_bpfsnap_free(snap);
-	return ret < 0 ? ret : 0;
+	return ret < 0 ? ret : (int)s->snap_count;
 }
 
 static void ebpf_close(struct de_source *s)

@@ -110,6 +110,8 @@ struct de_event {
 	enum de_status_kind status;
 	const char *detail;       /* one line, plain text */
 	uint64_t drops[DE_EV__COUNT]; /* DE_ST_DROPS: lost events per type since the last report */
+	/* drops[0] (no type has the value 0): lost events whose type the
+	 * source cannot know (netlink ENOBUFS: only the count is known). */
 };
 
 const char *de_event_type_name(enum de_event_type t);     /* "exec", "fork", ... */

@@ -295,7 +295,7 @@ static void json_ids(struct de_json *j, const char *key, const uint32_t v[4], bo
 	de_json_obj_end(j);
 }
 
-static void json_nul_list(struct de_json *j, const char *s, size_t len, uint32_t count)
+void de_json_nul_list(struct de_json *j, const char *s, size_t len, uint32_t count)
 {
 	de_json_arr_begin(j);
 	const char *end = s + len;
@@ -396,7 +396,7 @@ void de_proc_json(struct de_json *j, const struct de_proc *p)
 	de_json_bool(j, p->exe_memfd);
 	de_json_key(j, "argv");
 	if (known(p, DE_PF_CMDLINE))
-		json_nul_list(j, p->argv, p->argv_len, p->argc);
+		de_json_nul_list(j, p->argv, p->argv_len, p->argc);
 	else
 		de_json_null(j);
 	de_json_key(j, "argv_truncated");
@@ -538,7 +538,7 @@ void de_proc_json(struct de_json *j, const struct de_proc *p)
 
 	de_json_key(j, "env");
 	if (known(p, DE_PF_ENVIRON))
-		json_nul_list(j, p->env, p->env_len, p->envc);
+		de_json_nul_list(j, p->env, p->env_len, p->envc);
 	else
 		de_json_null(j);
 	de_json_key(j, "env_truncated");

@@ -40,6 +40,10 @@ bool de_col_value(const struct de_col *col, const struct de_proc *p, struct de_b
 /* RFC 3339 UTC with nanoseconds: 2026-11-22T03:58:00.120000000Z. */
 void de_fmt_time_ns(struct de_buf *b, int64_t ns);
 
+/* Write a NUL-separated list (argv, environ) of `count` items as a JSON
+ * array of strings. */
+void de_json_nul_list(struct de_json *j, const char *s, size_t len, uint32_t count);
+
 /* Write p as one JSON object (every field). */
 void de_proc_json(struct de_json *j, const struct de_proc *p);
 

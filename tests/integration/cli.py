@@ -8,7 +8,7 @@ from tap import ok, done, run  # noqa: E402
 
 res = run(["--help"])
 ok(res.returncode == 0, "--help exits 0")
-for sub in (b"ps", b"hash", b"config"):
+for sub in (b"ps", b"hash", b"config", b"events"):
     ok(b"\n  " + sub + b" " in res.stdout, f"--help lists {sub.decode()}")
 res = run([])
 ok(res.returncode == 2 and b"Usage" in res.stderr, "no subcommand: usage on stderr, exit 2")
@@ -16,7 +16,7 @@ res = run(["frobnicate"])
 ok(res.returncode == 2 and b"unknown subcommand" in res.stderr, "unknown subcommand: exit 2")
 res = run(["--version"])
 ok(res.returncode == 0 and res.stdout.startswith(b"daemoneye "), "--version")
-for sub in ("ps", "hash", "config"):
+for sub in ("ps", "hash", "config", "events"):
     r = run([sub, "--help"])
     ok(r.returncode == 0 and b"Usage: daemoneye " + sub.encode() in r.stdout, f"{sub} --help")
     r2 = run(["help", sub])
@@ -42,6 +42,15 @@ ok(all(b"python" in line for line in r.stdout.splitlines()) and r.stdout, "ps --
 r = run(["ps", "-K", "--json"])
 ok(r.returncode == 0 and b'"kernel_thread":true' not in r.stdout and b'"pid":1,' in r.stdout,
    "ps --no-kernel leaves out kernel threads only")
+r = run(["events", "--help"])
+for opt in (b"--json", b"--type", b"--comm", b"--uid", b"--source", b"--count", b"--duration",
+            b"--snapshot", b"--config", b"--set", b"no agent daemon yet"):
+    ok(opt in r.stdout, f"events --help describes {opt.decode()}")
+for bad in (["--bogus"], ["--type", "nosuch"], ["--type", ""], ["--uid", "-1"], ["--uid", "x"],
+            ["--source", "kernel"], ["--count", "0"], ["--count", "1x"], ["--duration", "0"],
+            ["--duration", "abc"], ["stray"]):
+    r = run(["events"] + bad)
+    ok(r.returncode == 2 and r.stdout == b"", f"events {' '.join(bad)}: usage error, exit 2", r.stderr)
 env = dict(os.environ, NO_COLOR="1")
 r = run(["ps"], env=env)
 ok(b"\x1b[" not in r.stdout, "no colour when not a tty / NO_COLOR")

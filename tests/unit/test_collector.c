@@ -1,0 +1,266 @@
+/* test_collector.c: the runner: a forced source that cannot start fails
+ * with the reason; auto falls back and says why (unprivileged child: no
+ * netlink, /proc polling); status events, seq numbers and times; the
+ * startup snapshot; stopping by sink, by duration; a resync after drops. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "collector.h"
+#include "evrec.h"
+
+struct fixture {
+	struct de_config cfg;
+	struct evlog log;
+	struct de_collector *c;
+};
+
+static int setup(void **state)
+{
+	struct fixture *f = calloc(1, sizeof(*f));
+	assert_non_null(f);
+	assert_int_equal(de_config_init(&f->cfg), 0);
+	f->cfg.collector.poll_interval_ms = 100;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fixture *f = *state;
+	de_collector_close(f->c);
+	evlog_free(&f->log);
+	de_config_free(&f->cfg);
+	free(f);
+	return 0;
+}
+
+static int open_c(struct fixture *f, enum de_source_choice src, uint32_t rcvbuf, char *why,
+		  size_t why_len)
+{
+	struct de_collector_opts o = { .cfg = &f->cfg, .source = src, .sink = evlog_sink,
+				       .sink_ud = &f->log, .netlink_rcvbuf_bytes = rcvbuf };
+	return de_collector_open(&o, &f->c, why, why_len);
+}
+
+static void test_forced_ebpf(void **state)
+{
+	struct fixture *f = *state;
+	char why[512];
+	int r = open_c(f, DE_SOURCE_EBPF, 0, why, sizeof(why));
+	if (de_collector_has(DE_EVSRC_EBPF) && geteuid() == 0) {
+		/* built in and root: forcing it starts it */
+		if (r < 0)
+			fail_msg("forced ebpf: %s", why);
+		assert_int_equal(de_collector_kind(f->c), DE_EVSRC_EBPF);
+		de_collector_close(f->c);
+		f->c = NULL;
+		return;
+	}
+	assert_true(r < 0);
+	assert_null(f->c);
+	if (!de_collector_has(DE_EVSRC_EBPF))
+		assert_string_equal(why, "ebpf: the eBPF event source is not built in this build");
+}
+
+/* In a child as uid 65534: run fn, write its report to the pipe. */
+static void as_nobody(void (*fn)(int out), char *report, size_t cap)
+{
+	if (geteuid() != 0)
+		skip();
+	int fds[2];
+	assert_int_equal(pipe(fds), 0);
+	pid_t p = fork();
+	if (p == 0) {
+		close(fds[0]);
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(2);
+		fn(fds[1]);
+		_exit(0);
+	}
+	close(fds[1]);
+	size_t n = 0;
+	ssize_t k;
+	while (n + 1 < cap && (k = read(fds[0], report + n, cap - 1 - n)) > 0)
+		n += (size_t)k;
+	report[n] = '\0';
+	close(fds[0]);
+	int st;
+	assert_int_equal(waitpid(p, &st, 0), p);
+	assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void forced_netlink_child(int out)
+{
+	struct fixture f = { 0 };
+	de_config_init(&f.cfg);
+	char why[512] = "";
+	int r = open_c(&f, DE_SOURCE_NETLINK, 0, why, sizeof(why));
+	dprintf(out, "r=%d why=%s\n", r, why);
+}
+
+static void test_forced_netlink_unprivileged(void **state)
+{
+	(void)state;
+	char report[2048];
+	as_nobody(forced_netlink_child, report, sizeof(report));
+	printf("# %s", report);
+	assert_non_null(strstr(report, "r=-1 "));
+	assert_non_null(strstr(report, "why=netlink: needs root (CAP_NET_ADMIN)"));
+}
+
+static void auto_child(int out)
+{
+	struct fixture f = { 0 };
+	de_config_init(&f.cfg);
+	char why[512] = "";
+	int r = open_c(&f, DE_SOURCE_AUTO, 0, why, sizeof(why));
+	dprintf(out, "r=%d kind=%s\n", r, r == 0 ? de_event_source_name(de_collector_kind(f.c)) : "-");
+	for (size_t i = 0; i < f.log.n; i++)
+		dprintf(out, "%llu %s %s %s: %s\n", (unsigned long long)f.log.v[i].seq,
+			de_event_type_name(f.log.v[i].type), de_status_kind_name(f.log.v[i].status),
+			de_event_source_name(f.log.v[i].source), f.log.v[i].detail);
+	de_collector_close(f.c);
+}
+
+static void test_auto_fallback_unprivileged(void **state)
+{
+	(void)state;
+	char report[4096];
+	as_nobody(auto_child, report, sizeof(report));
+	printf("# %s", report);
+	assert_non_null(strstr(report, "r=0 kind=proc\n"));
+	if (!de_collector_has(DE_EVSRC_EBPF))
+		assert_non_null(strstr(report, "1 status degraded ebpf: ebpf unavailable: the eBPF "
+					       "event source is not built in this build\n"));
+	else
+		assert_non_null(strstr(report, "1 status degraded ebpf: ebpf unavailable: ebpf: "));
+	assert_non_null(strstr(report, "status degraded netlink: netlink unavailable: needs root "
+				       "(CAP_NET_ADMIN)"));
+	assert_non_null(strstr(report, "status started proc: proc (auto; unavailable: "));
+}
+
+static int stop_at_marker(const struct evrec *r, void *ud)
+{
+	return r->type == DE_EV_EXEC && strstr(r->argv, (const char *)ud) ? -ECANCELED : 0;
+}
+
+static void test_run_root(void **state)
+{
+	struct fixture *f = *state;
+	if (geteuid() != 0)
+		skip();
+	char marker[64], why[512];
+	snprintf(marker, sizeof(marker), "de-run-%d", (int)getpid());
+	f->log.stop = stop_at_marker;
+	f->log.stop_ud = marker;
+	assert_int_equal(open_c(f, DE_SOURCE_AUTO, 0, why, sizeof(why)), 0);
+	assert_int_not_equal(de_collector_kind(f->c), DE_EVSRC_PROC);
+	pid_t p = fork();
+	if (p == 0) {
+		usleep(500000); /* after the startup snapshot has begun */
+		execl("/bin/sh", "sh", "-c", "sleep 3", marker, (char *)NULL);
+		_exit(127);
+	}
+	assert_int_equal(de_collector_run(f->c, 20000), 0);
+	waitpid(p, NULL, 0);
+	/* seq 1..n without gaps, every event timed */
+	for (size_t i = 0; i < f->log.n; i++) {
+		assert_int_equal(f->log.v[i].seq, i + 1);
+		assert_true(f->log.v[i].time_ns > 1600000000000000000ll);
+	}
+	const struct evrec *last = &f->log.v[f->log.n - 1];
+	assert_int_equal(last->type, DE_EV_EXEC);
+	assert_int_equal(last->pid, p);
+	assert_non_null(evlog_find(&f->log, DE_EV_SNAPSHOT, getpid()));
+	assert_non_null(evlog_find(&f->log, DE_EV_SNAPSHOT, 1));
+	const struct evrec *started = NULL;
+	for (size_t i = 0; i < f->log.n && !started; i++)
+		if (f->log.v[i].type == DE_EV_STATUS && f->log.v[i].status == DE_ST_STARTED)
+			started = &f->log.v[i];
+	assert_non_null(started);
+	assert_true(started->seq < evlog_find(&f->log, DE_EV_SNAPSHOT, 1)->seq);
+}
+
+static void test_duration_and_proc(void **state)
+{
+	struct fixture *f = *state;
+	char why[512];
+	assert_int_equal(open_c(f, DE_SOURCE_PROC, 0, why, sizeof(why)), 0);
+	assert_int_equal(de_collector_kind(f->c), DE_EVSRC_PROC);
+	assert_int_equal(de_collector_run(f->c, 300), 0);
+	assert_true(f->log.n > 3);
+	assert_int_equal(f->log.v[0].status, DE_ST_STARTED);
+	assert_string_equal(f->log.v[0].detail, "proc (forced)");
+	assert_int_equal(f->log.v[1].status, DE_ST_DEGRADED);
+	const struct evrec *last = &f->log.v[f->log.n - 1];
+	assert_int_equal(last->type, DE_EV_STATUS);
+	assert_int_equal(last->status, DE_ST_STOPPED);
+	assert_string_equal(last->detail, "duration elapsed");
+}
+
+static void test_resync_after_drops(void **state)
+{
+	struct fixture *f = *state;
+	if (geteuid() != 0)
+		skip();
+	char why[512];
+	if (open_c(f, DE_SOURCE_NETLINK, 4096, why, sizeof(why)) < 0) {
+		printf("# SKIP %s\n", why);
+		skip();
+	}
+	pid_t burst = fork();
+	if (burst == 0) {
+		usleep(300000);
+		for (int i = 0; i < 2000; i++) {
+			pid_t q = fork();
+			if (q == 0)
+				_exit(0);
+			if (q > 0)
+				waitpid(q, NULL, 0);
+		}
+		_exit(0);
+	}
+	assert_int_equal(de_collector_run(f->c, 3000), 0);
+	waitpid(burst, NULL, 0);
+	size_t drops = 0, resync_ok = 0;
+	for (size_t i = 0; i < f->log.n; i++) {
+		if (f->log.v[i].type != DE_EV_STATUS || f->log.v[i].status != DE_ST_DROPS)
+			continue;
+		drops++;
+		/* the next status event is the resync, after its snapshot */
+		for (size_t j = i + 1; j < f->log.n; j++) {
+			if (f->log.v[j].type != DE_EV_STATUS)
+				continue;
+			if (f->log.v[j].status == DE_ST_RESYNC && f->log.v[j - 1].type == DE_EV_SNAPSHOT)
+				resync_ok++;
+			break;
+		}
+	}
+	printf("# burst of 2000 forks with a 4 KiB buffer: %zu drop reports, %zu resyncs\n", drops,
+	       resync_ok);
+	assert_true(drops >= 1);
+	assert_int_equal(resync_ok, drops);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_forced_ebpf, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_forced_netlink_unprivileged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_auto_fallback_unprivileged, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_root, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_duration_and_proc, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resync_after_drops, setup, teardown),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
