@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Quick start command 1: install what is missing, build, and watch this host.
-# With no configuration file and no state directory needed (built-in
-# defaults). Extra arguments go to `daemoneye ps`.
+# Quick start command 1: install what is missing, build, and monitor this
+# host in the foreground: a snapshot of every process, then every exec,
+# fork and exit as it happens (eBPF; netlink or /proc polling where eBPF
+# cannot load). No configuration file and no state directory needed
+# (built-in defaults). Extra arguments go to `daemoneye events`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
 scripts/build.sh build
-exec build/src/daemoneye ps --tree --no-kernel --watch 2 "$@"
+build/src/daemoneye ps --tree --no-kernel
+exec build/src/daemoneye events "$@"
