@@ -407,8 +407,12 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 	if (x->flags & DE_SNAP_F_NS) {
 		for (int k = 0; k < DE_NS__COUNT && k < DE_SNAP_NS; k++)
 			p->ns[k] = x->ns[k];
-		have |= DE_PF_BIT(DE_PF_NS);
+	} else {
+		/* no nsproxy: the task has exited (a zombie) or is exiting, and
+		 * /proc/PID/ns/{mnt,net,...} are gone too (ENOENT) */
+		p->err[DE_PF_NS] = -ENOENT;
 	}
+	have |= DE_PF_BIT(DE_PF_NS);
 	if (p->kthread)
 		return have;
 	if (x->flags & DE_SNAP_F_EXE) {
