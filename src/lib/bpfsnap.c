@@ -18,11 +18,15 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "fileio.h"
 #include "macros.h"
+#include "procparse.h"
 #include "snapshot.h"
 #include "snapshot.skel.h"
 
@@ -35,10 +39,23 @@ struct thread_sums {
 	struct de_snap_io io;
 };
 
+/* Per process: its record and how each walked field ended. */
+struct proc_ix {
+	const struct de_snap_proc *r;             /* into buf */
+	int32_t status[DE_SNAP_FLD__COUNT];       /* 0, DE_SNAP_FALLBACK, -errno; */
+	uint32_t value[DE_SNAP_FLD__COUNT];       /* DE_SNAP_FALLBACK until seen */
+	uint32_t off[DE_SNAP_FLD__COUNT];         /* path strings, into the arena */
+	uint32_t cid_off;                         /* container id, UINT32_MAX: none */
+	const char *runtime;
+	bool exe_deleted, exe_memfd;
+};
+
 struct de_bpfsnap {
 	char *buf;
 	size_t len;
-	const struct de_snap_proc **procs; /* into buf, sorted by tgid */
+	struct proc_ix *procs; /* sorted by tgid */
+	struct de_buf arena;   /* assembled paths, NUL-terminated */
+	bool cgroup_v2;        /* /proc/PID/cgroup has a "0::" line to stand for */
 	struct thread_sums *sums;
 	size_t n;
 	/* Kernel 6.18 was seen to leave pid 1 (and its threads) out of the task
@@ -84,8 +101,8 @@ static void set_why(char *why, size_t len, const char *what, int err)
 
 static int cmp_proc(const void *a, const void *b)
 {
-	const struct de_snap_proc *x = *(const struct de_snap_proc *const *)a;
-	const struct de_snap_proc *y = *(const struct de_snap_proc *const *)b;
+	const struct de_snap_proc *x = ((const struct proc_ix *)a)->r;
+	const struct de_snap_proc *y = ((const struct proc_ix *)b)->r;
 	return (x->ids.tgid > y->ids.tgid) - (x->ids.tgid < y->ids.tgid);
 }
 
@@ -94,7 +111,7 @@ static ssize_t find_tgid(const struct de_bpfsnap *s, int32_t tgid)
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int32_t v = s->procs[mid]->ids.tgid;
+		int32_t v = s->procs[mid].r->ids.tgid;
 		if (v == tgid)
 			return (ssize_t)mid;
 		if (v < tgid)
@@ -116,45 +133,155 @@ static void add_io(struct de_snap_io *a, const struct de_snap_io *b)
 	a->cancelled_write_bytes += b->cancelled_write_bytes;
 }
 
-/* Walk the records twice: index the processes, then add up the threads. */
+/* Names of the path being read, leaf first (positions in buf). */
+struct names {
+	size_t *pos;
+	size_t n, cap;
+};
+
+/* The string /proc shows for a walked path: "/" and the names root first,
+ * or "/" alone, with the suffixes the kernel adds. Appended to the arena
+ * with its NUL; returns its offset or a negative errno. */
+static int64_t assemble(struct de_bpfsnap *s, const struct names *nm, uint8_t flags)
+{
+	size_t off = s->arena.len;
+	if (nm->n == 0 || (flags & DE_SNAP_P_RESET)) {
+		de_buf_putc(&s->arena, '/');
+	} else {
+		for (size_t k = nm->n; k-- > 0;) {
+			const struct de_snap_name *h = (const void *)(s->buf + nm->pos[k]);
+			de_buf_putc(&s->arena, '/');
+			de_buf_append(&s->arena, h + 1, h->len);
+		}
+	}
+	if (flags & (DE_SNAP_P_DELETED | DE_SNAP_P_DNAME | DE_SNAP_P_CG_DEAD))
+		de_buf_puts(&s->arena, " (deleted)");
+	de_buf_putc(&s->arena, '\0');
+	if (s->arena.err)
+		return s->arena.err;
+	return (int64_t)off;
+}
+
+/* A field record ends the names before it: keep the path (or the count). */
+static int end_field(struct de_bpfsnap *s, struct proc_ix *ix, const struct de_snap_field *f,
+		     struct names *nm)
+{
+	ix->status[f->field] = f->status;
+	ix->value[f->field] = f->value;
+	if (f->field == DE_SNAP_FLD_FD || f->status != 0)
+		return 0;
+	if (f->field == DE_SNAP_FLD_CGROUP && !s->cgroup_v2) {
+		ix->status[f->field] = DE_SNAP_FALLBACK; /* /proc shows v1 paths */
+		return 0;
+	}
+	int64_t off = assemble(s, nm, f->flags);
+	if (off < 0)
+		return (int)off;
+	if (off > UINT32_MAX - 4096)
+		return -E2BIG;
+	ix->off[f->field] = (uint32_t)off;
+	char *path = s->arena.data + off;
+	size_t len = s->arena.len - (size_t)off - 1;
+	if (f->field == DE_SNAP_FLD_EXE) {
+		de_exe_classify_links(path, len, true, f->value, &ix->exe_deleted, &ix->exe_memfd);
+	} else if (f->field == DE_SNAP_FLD_CGROUP) {
+		char id[65];
+		if (de_container_id(path, id, &ix->runtime)) {
+			ix->cid_off = (uint32_t)s->arena.len;
+			de_buf_append(&s->arena, id, strlen(id) + 1);
+		}
+	}
+	return s->arena.err;
+}
+
+static int add_name(struct names *nm, size_t pos)
+{
+	if (nm->n == nm->cap) {
+		size_t cap = nm->cap ? 2 * nm->cap : 64;
+		size_t *np = realloc(nm->pos, cap * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		nm->pos = np;
+		nm->cap = cap;
+	}
+	nm->pos[nm->n++] = pos;
+	return 0;
+}
+
+/* Walk the records twice: index the processes (assembling their paths),
+ * then add up the threads. */
 static int index_records(struct de_bpfsnap *s)
 {
 	size_t cap = 0, pos = 0;
+	struct names nm = { 0 };
+	struct proc_ix *cur = NULL;
+	int ret = 0;
 	while (pos + 8 <= s->len) {
 		uint16_t kind;
 		uint32_t size;
 		memcpy(&kind, s->buf + pos, sizeof(kind));
 		memcpy(&size, s->buf + pos + 4, sizeof(size));
+		ret = -EPROTO;
 		if (size < 8 || size % 8 || size > s->len - pos)
-			return -EPROTO;
+			goto out;
 		if (kind == DE_SNAP_PROC) {
 			const struct de_snap_proc *r = (const void *)(s->buf + pos);
 			if (size < sizeof(*r) ||
 			    size - sizeof(*r) < (size_t)r->ids.ngroups_copied * 4 + r->ids.argv_len + 4 ||
 			    r->ids.ngroups_copied > DE_SNAP_GROUPS_MAX)
-				return -EPROTO;
+				goto out;
 			if (s->n == cap) {
 				cap = cap ? 2 * cap : 1024;
-				const struct de_snap_proc **np = realloc(s->procs, cap * sizeof(*np));
+				struct proc_ix *np = realloc(s->procs, cap * sizeof(*np));
+				ret = -ENOMEM;
 				if (!np)
-					return -ENOMEM;
+					goto out;
 				s->procs = np;
 			}
-			s->procs[s->n++] = r;
+			cur = &s->procs[s->n++];
+			*cur = (struct proc_ix){ .r = r, .cid_off = UINT32_MAX };
+			for (int f = 0; f < DE_SNAP_FLD__COUNT; f++)
+				cur->status[f] = DE_SNAP_FALLBACK;
+			nm.n = 0;
+		} else if (kind == DE_SNAP_NAME) {
+			const struct de_snap_name *h = (const void *)(s->buf + pos);
+			if (!cur || h->field >= DE_SNAP_FLD__COUNT || (size_t)h->len + 8 > size)
+				goto out;
+			ret = add_name(&nm, pos);
+			if (ret < 0)
+				goto out;
+		} else if (kind == DE_SNAP_FIELD) {
+			const struct de_snap_field *f = (const void *)(s->buf + pos);
+			if (!cur || size < sizeof(*f) || f->field >= DE_SNAP_FLD__COUNT)
+				goto out;
+			ret = end_field(s, cur, f, &nm);
+			if (ret < 0)
+				goto out;
+			nm.n = 0;
 		} else if (kind != DE_SNAP_THREAD) {
-			return -EPROTO;
+			goto out;
 		}
 		pos += size;
 	}
+	ret = -EPROTO;
 	if (pos != s->len)
-		return -EPROTO;
+		goto out;
+	ret = 0;
 	/* the iterator walks pids in increasing order; make sure of it */
 	for (size_t i = 1; i < s->n; i++) {
-		if (s->procs[i - 1]->ids.tgid >= s->procs[i]->ids.tgid) {
+		if (s->procs[i - 1].r->ids.tgid >= s->procs[i].r->ids.tgid) {
 			qsort(s->procs, s->n, sizeof(*s->procs), cmp_proc);
 			break;
 		}
 	}
+out:
+	free(nm.pos);
+	return ret;
+}
+
+static int sum_threads(struct de_bpfsnap *s)
+{
+	size_t pos;
 	s->sums = calloc(s->n ? s->n : 1, sizeof(*s->sums));
 	if (!s->sums)
 		return -ENOMEM;
@@ -180,6 +307,23 @@ static int index_records(struct de_bpfsnap *s)
 		pos += size;
 	}
 	return 0;
+}
+
+/* Whether /proc/PID/cgroup has a unified ("0::") line, the one the
+ * iterator's cgroup path stands for (procparse prefers it). Without it
+ * (cgroup v1 only) the cgroup comes from /proc. */
+static bool has_cgroup_v2_line(void)
+{
+	char buf[4096];
+	ssize_t n = de_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof(buf));
+	if (n == -EFBIG)
+		n = (ssize_t)strlen(buf);
+	if (n < 0)
+		return false;
+	for (const char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, "0::", 3) == 0)
+			return true;
+	return false;
 }
 
 static int read_all(int fd, struct de_bpfsnap *s)
@@ -253,11 +397,14 @@ int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why,
 		set_why(why, why_len, "reading the BPF iterator", ret);
 		goto out;
 	}
+	s->cgroup_v2 = has_cgroup_v2_line();
 	ret = index_records(s);
+	if (ret == 0)
+		ret = sum_threads(s);
 	if (ret < 0)
 		set_why(why, why_len, "parsing the BPF iterator's records", ret);
 	else
-		s->pid1_from_proc = (s->n == 0 || s->procs[0]->ids.tgid != 1) &&
+		s->pid1_from_proc = (s->n == 0 || s->procs[0].r->ids.tgid != 1) &&
 				    access("/proc/1", F_OK) == 0;
 out:
 	if (iter_fd >= 0)
@@ -278,7 +425,7 @@ int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i)
 {
 	if (s->pid1_from_proc && i-- == 0)
 		return 1;
-	return s->procs[i]->ids.tgid;
+	return s->procs[i].r->ids.tgid;
 }
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { return s->len; }
 uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s) { return s->load_ns; }
@@ -290,6 +437,7 @@ void de_bpfsnap_free(struct de_bpfsnap *s)
 		return;
 	free(s->buf);
 	free(s->procs);
+	de_buf_free(&s->arena);
 	free(s->sums);
 	free(s);
 }
@@ -341,7 +489,8 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 		p->pid = 1;
 		return 0; /* all of it from /proc */
 	}
-	const struct de_snap_proc *r = s->procs[i];
+	const struct proc_ix *ix = &s->procs[i];
+	const struct de_snap_proc *r = ix->r;
 	const struct de_snap_ids *d = &r->ids;
 	const struct de_snap_res *x = &r->res;
 	const struct thread_sums *sum = &s->sums[i];
@@ -413,8 +562,50 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 		p->err[DE_PF_NS] = -ENOENT;
 	}
 	have |= DE_PF_BIT(DE_PF_NS);
+	/* what the walks found: fd count, cgroup, and (not for kernel
+	 * threads) the exe, cwd and root paths */
+	if (ix->status[DE_SNAP_FLD_FD] == 0) {
+		p->fd_count = ix->value[DE_SNAP_FLD_FD];
+		have |= DE_PF_BIT(DE_PF_FD);
+	}
+	if (ix->status[DE_SNAP_FLD_CGROUP] == 0) {
+		p->cgroup = s->arena.data + ix->off[DE_SNAP_FLD_CGROUP];
+		if (ix->cid_off != UINT32_MAX) {
+			p->container_id = s->arena.data + ix->cid_off;
+			p->container_runtime = ix->runtime;
+		}
+		have |= DE_PF_BIT(DE_PF_CGROUP);
+	}
 	if (p->kthread)
 		return have;
+	static const struct {
+		enum de_snap_fld f;
+		enum de_pf g;
+	} paths[] = { { DE_SNAP_FLD_EXE, DE_PF_EXE }, { DE_SNAP_FLD_CWD, DE_PF_CWD },
+		      { DE_SNAP_FLD_ROOT, DE_PF_ROOT } };
+	for (size_t k = 0; k < DE_ARRAY_SIZE(paths); k++) {
+		int32_t st = ix->status[paths[k].f];
+		if (st == DE_SNAP_FALLBACK)
+			continue;
+		if (st == 0) {
+			const char *path = s->arena.data + ix->off[paths[k].f];
+			if (paths[k].f == DE_SNAP_FLD_EXE)
+				p->exe = path;
+			else if (paths[k].f == DE_SNAP_FLD_CWD)
+				p->cwd = path;
+			else
+				p->root = path;
+		}
+		p->err[paths[k].g] = st;
+		have |= DE_PF_BIT(paths[k].g);
+	}
+	p->exe_deleted = ix->exe_deleted;
+	p->exe_memfd = ix->exe_memfd;
+	/* no executable (exited): /proc cannot stat it either */
+	if (ix->status[DE_SNAP_FLD_EXE] == -ENOENT && !(x->flags & DE_SNAP_F_EXE)) {
+		p->err[DE_PF_EXE_FILE] = -ENOENT;
+		have |= DE_PF_BIT(DE_PF_EXE_FILE);
+	}
 	if (x->flags & DE_SNAP_F_EXE) {
 		unsigned maj = (unsigned)(x->exe_dev >> 20), min = (unsigned)(x->exe_dev & 0xfffff);
 		p->exe_file = (struct de_file_id){
