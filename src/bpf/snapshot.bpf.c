@@ -306,22 +306,28 @@ static __noinline void write_res(struct seq_file *seq, struct task_struct *t)
 /* ---- paths, cgroup and fd count: what /proc has only as objects to walk ---- */
 
 /* d_path() of the kernel, for the one d_dname() an executable can have:
- * simple_dname() of pseudo files (memfd_create), "/NAME (deleted)". 0 when
- * the kernel does not export the symbol (then such paths come from /proc). */
-extern const void simple_dname __ksym __weak;
+ * simple_dname() of pseudo files (memfd_create), "/NAME (deleted)". Its
+ * address is learnt from a memfd the reader holds open at fd probe_fd
+ * (-1: none; such paths then come from /proc), not from kallsyms, whose
+ * reading costs hundreds of milliseconds. */
+int probe_fd = -1;
 
 #define CSS_ONLINE 0x2
 
 /* State of one path walk, shared with its bpf_loop() steps. Pointers are
  * kept as integers and read with BPF_CORE_READ (fault-safe probe reads). */
-struct walk {
-	struct seq_file *seq;
-	__u64 d, m, m_root;     /* dentry, struct mount and its mnt_root (or kernfs_node) */
-	__u64 stop_d, stop_m;   /* the reader's root: where /proc's walk stops */
+struct walk_acc {
 	__s32 budget;           /* record bytes left for this task */
 	__u32 plen;             /* path bytes so far */
 	__s32 status;           /* -1 walking, 0 done, DE_SNAP_FALLBACK */
 	__u8 field, flags;
+};
+
+struct walk {
+	struct seq_file *seq;
+	__u64 d, m, m_root;     /* dentry, struct mount and its mnt_root (or kernfs_node) */
+	__u64 stop_d, stop_m;   /* the reader's root: where /proc's walk stops */
+	struct walk_acc a;      /* what the global de_snap_fill_name() may change */
 };
 
 struct name_rec {
@@ -329,34 +335,48 @@ struct name_rec {
 	char name[256];
 };
 
-/* Write one name record for w's field from a kernel string; 0, or 1 when
- * the budget or the path length limit says stop (status set). */
+/* Fill r with one name record for w's field from a kernel string and
+ * account for it in w. Returns the record's size, or 0 when the budget or
+ * the path length limit says stop (status set). A global function: the
+ * verifier checks it once, not once per walk state, which keeps the
+ * program's load time down. */
+__noinline int de_snap_fill_name(struct name_rec *r, struct walk_acc *w, __u64 name)
+{
+	if (!r || !w)
+		return 0;
+	__builtin_memset(r, 0, sizeof(*r));
+	long n = bpf_probe_read_kernel_str(r->name, sizeof(r->name), (const void *)name);
+	if (n <= 1) { /* unreadable or empty: let /proc say */
+		w->status = DE_SNAP_FALLBACK;
+		return 0;
+	}
+	__u32 len = (__u32)(n - 1) & 0xff;
+	__u32 size = 8 + ((len + 7) & ~7u);
+	if ((__s32)size > w->budget || w->plen + len + 1 > DE_SNAP_PATH_MAX) {
+		w->status = DE_SNAP_FALLBACK;
+		return 0;
+	}
+	w->budget -= (__s32)size;
+	w->plen += len + 1;
+	r->h.kind = DE_SNAP_NAME;
+	r->h.field = w->field;
+	r->h.len = (__u8)len;
+	r->h.size = size;
+	return (int)size;
+}
+
+/* Write one name record for w's field; 0, or 1 when the walk must stop. */
 static __noinline int put_name(struct walk *w, const void *name)
 {
 	struct name_rec r;
-	__builtin_memset(&r, 0, sizeof(r));
-	long n = bpf_probe_read_kernel_str(r.name, sizeof(r.name), name);
-	if (n <= 1) { /* unreadable or empty: let /proc say */
-		w->status = DE_SNAP_FALLBACK;
+	__u64 size = (__u64)de_snap_fill_name(&r, &w->a, (__u64)name);
+	if (size == 0)
 		return 1;
-	}
-	__u32 len = (__u32)(n - 1) & 0xff;
-	__u64 size = 8 + ((len + 7) & ~7u);
-	/* the same bound, in one register the verifier can follow */
+	/* the bound, in one register the verifier can follow */
 	asm volatile("%[s] &= 0x1f8\n"
 		     "if %[s] <= 264 goto +1\n"
 		     "%[s] = 264\n"
 		     : [s] "+r"(size));
-	if ((__s32)size > w->budget || w->plen + len + 1 > DE_SNAP_PATH_MAX) {
-		w->status = DE_SNAP_FALLBACK;
-		return 1;
-	}
-	w->budget -= (__s32)size;
-	w->plen += len + 1;
-	r.h.kind = DE_SNAP_NAME;
-	r.h.field = w->field;
-	r.h.len = (__u8)len;
-	r.h.size = (__u32)size;
 	bpf_seq_write(w->seq, &r, size);
 	return 0;
 }
@@ -368,14 +388,14 @@ static long path_step(__u32 i, void *arg)
 	struct walk *w = arg;
 	(void)i;
 	if (w->d == w->stop_d && w->m == w->stop_m) {
-		w->status = 0;
+		w->a.status = 0;
 		return 1;
 	}
 	if (w->d == w->m_root) {
 		struct mount *m = (void *)w->m;
 		__u64 parent = (__u64)BPF_CORE_READ(m, mnt_parent);
 		if (parent == w->m || !parent) { /* the root of its namespace: done */
-			w->status = 0;
+			w->a.status = 0;
 			return 1;
 		}
 		w->d = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
@@ -386,8 +406,8 @@ static long path_step(__u32 i, void *arg)
 	struct dentry *d = (void *)w->d;
 	__u64 parent = (__u64)BPF_CORE_READ(d, d_parent);
 	if (parent == w->d || !parent) { /* escaped the reader's root: "/" */
-		w->flags |= DE_SNAP_P_RESET;
-		w->status = 0;
+		w->a.flags |= DE_SNAP_P_RESET;
+		w->a.status = 0;
 		return 1;
 	}
 	if (put_name(w, BPF_CORE_READ(d, d_name.name)))
@@ -414,12 +434,12 @@ static __always_inline __u64 mount_of(const struct vfsmount *v)
 /* The string d_path() makes of a path, for a reader whose root is stop_*:
  * names leaf first, then the field record. */
 static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmount *mnt,
-				  struct dentry *d, __u32 value)
+				       struct dentry *d, __u32 value, __u64 simple_dname)
 {
-	w->field = field;
-	w->flags = 0;
-	w->plen = 0;
-	w->status = -1;
+	w->a.field = field;
+	w->a.flags = 0;
+	w->a.plen = 0;
+	w->a.status = -1;
 	if (!d || !mnt) {
 		put_field(w->seq, field, 0, -DE_ENOENT, value);
 		return;
@@ -431,24 +451,24 @@ static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmou
 	__u64 dname = op ? (__u64)BPF_CORE_READ(op, d_dname) : 0;
 	if (dname && (!is_root || (__u64)d != mnt_root)) {
 		/* a synthetic name; only simple_dname() is known here */
-		if (dname != (__u64)&simple_dname || !dname) {
+		if (dname != simple_dname) {
 			put_field(w->seq, field, 0, DE_SNAP_FALLBACK, value);
 			return;
 		}
 		if (put_name(w, BPF_CORE_READ(d, d_name.name)) == 0) {
-			w->flags = DE_SNAP_P_DNAME;
-			w->status = 0;
+			w->a.flags = DE_SNAP_P_DNAME;
+			w->a.status = 0;
 		}
-		put_field(w->seq, field, w->flags, w->status, value);
+		put_field(w->seq, field, w->a.flags, w->a.status, value);
 		return;
 	}
 	if (!is_root && !BPF_CORE_READ(d, d_hash.pprev)) /* d_unlinked() */
-		w->flags |= DE_SNAP_P_DELETED;
+		w->a.flags |= DE_SNAP_P_DELETED;
 	w->d = (__u64)d;
 	w->m = mount_of(mnt);
 	w->m_root = mnt_root;
 	bpf_loop(DE_SNAP_PATH_STEPS, path_step, w, 0);
-	put_field(w->seq, field, w->flags, w->status < 0 ? DE_SNAP_FALLBACK : w->status, value);
+	put_field(w->seq, field, w->a.flags, w->a.status < 0 ? DE_SNAP_FALLBACK : w->a.status, value);
 }
 
 static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
@@ -464,13 +484,13 @@ static long cgroup_step(__u32 i, void *arg)
 	struct walk *w = arg;
 	(void)i;
 	if (w->d == w->stop_d) {
-		w->status = 0;
+		w->a.status = 0;
 		return 1;
 	}
 	struct kernfs_node *kn = (void *)w->d;
 	__u64 parent = (__u64)kn_parent(kn);
 	if (!parent) { /* not below the reader's cgroup namespace root */
-		w->status = DE_SNAP_FALLBACK;
+		w->a.status = DE_SNAP_FALLBACK;
 		return 1;
 	}
 	if (put_name(w, BPF_CORE_READ(kn, name)))
@@ -482,10 +502,10 @@ static long cgroup_step(__u32 i, void *arg)
 static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
 				    struct task_struct *reader)
 {
-	w->field = DE_SNAP_FLD_CGROUP;
-	w->flags = 0;
-	w->plen = 0;
-	w->status = -1;
+	w->a.field = DE_SNAP_FLD_CGROUP;
+	w->a.flags = 0;
+	w->a.plen = 0;
+	w->a.status = -1;
 	struct css_set *cs = BPF_CORE_READ((struct task_struct___snap *)t, cgroups);
 	struct cgroup *cg = cs ? BPF_CORE_READ(cs, dfl_cgrp) : 0;
 	struct nsproxy *nsp = BPF_CORE_READ(reader, nsproxy);
@@ -497,11 +517,11 @@ static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
 		return;
 	}
 	if (!(BPF_CORE_READ(cg, self.flags) & CSS_ONLINE))
-		w->flags |= DE_SNAP_P_CG_DEAD;
+		w->a.flags |= DE_SNAP_P_CG_DEAD;
 	w->d = (__u64)BPF_CORE_READ(cg, kn);
 	w->stop_d = (__u64)BPF_CORE_READ(rcg, kn);
 	bpf_loop(DE_SNAP_PATH_STEPS, cgroup_step, w, 0);
-	put_field(w->seq, DE_SNAP_FLD_CGROUP, w->flags, w->status < 0 ? DE_SNAP_FALLBACK : w->status,
+	put_field(w->seq, DE_SNAP_FLD_CGROUP, w->a.flags, w->a.status < 0 ? DE_SNAP_FALLBACK : w->a.status,
 		  0);
 }
 
@@ -559,13 +579,26 @@ static __always_inline void write_fd_count(struct seq_file *seq, struct task_str
 static __noinline void write_more(struct seq_file *seq, struct task_struct *t, __s32 budget)
 {
 	struct task_struct *reader = bpf_get_current_task_btf();
-	struct walk w = { .seq = seq, .budget = budget };
+	struct walk w = { .seq = seq, .a.budget = budget };
 	/* room for the five field records */
-	w.budget -= DE_SNAP_FLD__COUNT * (__s32)sizeof(struct de_snap_field);
+	w.a.budget -= DE_SNAP_FLD__COUNT * (__s32)sizeof(struct de_snap_field);
 	struct fs_struct *rfs = BPF_CORE_READ((struct task_struct___snap *)reader, fs);
 	struct vfsmount *rmnt = rfs ? BPF_CORE_READ(rfs, root.mnt) : 0;
 	w.stop_d = rfs ? (__u64)BPF_CORE_READ(rfs, root.dentry) : 0;
 	w.stop_m = rmnt ? mount_of(rmnt) : 0;
+	__u64 simple_dname = 0;
+	int pfd = probe_fd;
+	if (pfd >= 0 && pfd < 64) {
+		struct files_struct *rf = BPF_CORE_READ((struct task_struct___snap *)reader, files);
+		struct fdtable *rt = rf ? BPF_CORE_READ(rf, fdt) : 0;
+		struct file **fda = rt ? BPF_CORE_READ(rt, fd) : 0;
+		struct file *pf = 0;
+		if (fda)
+			bpf_probe_read_kernel(&pf, sizeof(pf), fda + pfd);
+		struct dentry *pd = pf ? BPF_CORE_READ((struct file___snap *)pf, f_path.dentry) : 0;
+		const struct dentry_operations *pop = pd ? BPF_CORE_READ(pd, d_op) : 0;
+		simple_dname = pop ? (__u64)BPF_CORE_READ(pop, d_dname) : 0;
+	}
 	if (!(t->flags & PF_KTHREAD)) {
 		struct mm_struct *mm = t->mm;
 		struct file *f = mm ? mm->exe_file : 0;
@@ -575,12 +608,12 @@ static __noinline void write_more(struct seq_file *seq, struct task_struct *t, _
 		if (ino)
 			nlink = BPF_CORE_READ((struct inode___snap *)ino, i_nlink);
 		write_path(&w, DE_SNAP_FLD_EXE, fs ? BPF_CORE_READ(fs, f_path.mnt) : 0,
-			   fs ? BPF_CORE_READ(fs, f_path.dentry) : 0, nlink);
+			   fs ? BPF_CORE_READ(fs, f_path.dentry) : 0, nlink, simple_dname);
 		struct fs_struct *tfs = BPF_CORE_READ((struct task_struct___snap *)t, fs);
 		write_path(&w, DE_SNAP_FLD_CWD, tfs ? BPF_CORE_READ(tfs, pwd.mnt) : 0,
-			   tfs ? BPF_CORE_READ(tfs, pwd.dentry) : 0, 0);
+			   tfs ? BPF_CORE_READ(tfs, pwd.dentry) : 0, 0, simple_dname);
 		write_path(&w, DE_SNAP_FLD_ROOT, tfs ? BPF_CORE_READ(tfs, root.mnt) : 0,
-			   tfs ? BPF_CORE_READ(tfs, root.dentry) : 0, 0);
+			   tfs ? BPF_CORE_READ(tfs, root.dentry) : 0, 0, simple_dname);
 	}
 	write_cgroup(&w, t, reader);
 	write_fd_count(seq, t);

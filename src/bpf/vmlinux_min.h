@@ -173,7 +173,7 @@ struct mount {
 } PAI;
 struct path { struct vfsmount *mnt; struct dentry *dentry; } PAI;
 struct fs_struct { struct path root, pwd; } PAI;
-struct fdtable { unsigned int max_fds; unsigned long *open_fds; } PAI;
+struct fdtable { unsigned int max_fds; struct file **fd; unsigned long *open_fds; } PAI;
 struct files_struct { struct fdtable *fdt; } PAI;
 struct kernfs_node { const char *name; } PAI;
 /* the parent link: __parent since 6.15, parent before */

@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -350,54 +351,104 @@ static int read_all(int fd, struct de_bpfsnap *s)
 	}
 }
 
-int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
-{
-	struct de_bpfsnap *s = calloc(1, sizeof(*s));
-	struct de_snapshot_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
-	int iter_fd = -1, ret;
-	if (!s)
-		return -ENOMEM;
-	s->argv_max = argv_max_bytes;
-	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
-	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
-	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
+struct de_bpfsnap_prog {
+	struct de_snapshot_bpf *skel;
+	struct bpf_link *link;
+	uint32_t argv_max;
+	uint64_t load_ns;
+	bool cgroup_v2;
+	int memfd; /* a memfd the program learns simple_dname() from (probe_fd) */
+};
 
+int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
+		    size_t why_len)
+{
+	struct de_bpfsnap_prog *pr = calloc(1, sizeof(*pr));
+	int ret = 0;
+	if (!pr)
+		return -ENOMEM;
+	pr->argv_max = argv_max_bytes;
+	pr->memfd = -1;
 	uint64_t t0 = now_ns();
 	libbpf_set_print(libbpf_print);
-	skel = de_snapshot_bpf__open();
-	if (!skel) {
+	/* DE_BPF_DEBUG=2: the verifier's statistics (time, instructions) */
+	static char vlog[1 << 16];
+	const char *dbg = getenv("DE_BPF_DEBUG");
+	bool vstats = dbg && strcmp(dbg, "2") == 0;
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .kernel_log_buf = vstats ? vlog : NULL,
+		    .kernel_log_size = vstats ? sizeof(vlog) : 0, .kernel_log_level = vstats ? 4 : 0);
+	pr->skel = de_snapshot_bpf__open_opts(&oo);
+	if (!pr->skel) {
 		ret = de_neg_errno();
 		set_why(why, why_len, "opening the BPF object", ret);
 		goto out;
 	}
-	skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes : DE_SNAP_ARGV_MAX;
-	ret = de_snapshot_bpf__load(skel);
+	pr->skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes
+								       : DE_SNAP_ARGV_MAX;
+	ret = de_snapshot_bpf__load(pr->skel);
 	if (ret < 0) {
 		set_why(why, why_len, "loading the BPF task iterator", ret);
 		goto out;
 	}
-	link = bpf_program__attach_iter(skel->progs.de_snapshot, NULL);
-	if (!link) {
+	if (vstats)
+		fprintf(stderr, "%s", vlog);
+	pr->link = bpf_program__attach_iter(pr->skel->progs.de_snapshot, NULL);
+	if (!pr->link) {
 		ret = de_neg_errno();
 		set_why(why, why_len, "attaching the BPF task iterator", ret);
 		goto out;
 	}
+	pr->load_ns = now_ns() - t0;
+	/* a low fd: the program looks only at the reader's first 64 */
+	pr->memfd = memfd_create("daemoneye-probe", MFD_CLOEXEC);
+	pr->skel->data->probe_fd = pr->memfd >= 0 && pr->memfd < 64 ? pr->memfd : -1;
+	pr->cgroup_v2 = has_cgroup_v2_line();
+out:
+	if (ret < 0) {
+		de_bpfsnap_close(pr);
+		return ret;
+	}
+	*out = pr;
+	return 0;
+}
+
+void de_bpfsnap_close(struct de_bpfsnap_prog *pr)
+{
+	if (!pr)
+		return;
+	bpf_link__destroy(pr->link);
+	de_snapshot_bpf__destroy(pr->skel);
+	if (pr->memfd >= 0)
+		close(pr->memfd);
+	free(pr);
+}
+
+uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { return pr->load_ns; }
+
+int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	struct de_bpfsnap *s = calloc(1, sizeof(*s));
+	int iter_fd = -1, ret;
+	if (!s)
+		return -ENOMEM;
+	s->argv_max = pr->argv_max;
+	s->cgroup_v2 = pr->cgroup_v2;
+	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
+	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
+	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
 	uint64_t t1 = now_ns();
-	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	iter_fd = bpf_iter_create(bpf_link__fd(pr->link));
 	if (iter_fd < 0) {
 		ret = iter_fd < -1 ? iter_fd : de_neg_errno();
 		set_why(why, why_len, "creating the BPF iterator", ret);
 		goto out;
 	}
 	ret = read_all(iter_fd, s);
-	s->load_ns = t1 - t0;
 	s->read_ns = now_ns() - t1;
 	if (ret < 0) {
 		set_why(why, why_len, "reading the BPF iterator", ret);
 		goto out;
 	}
-	s->cgroup_v2 = has_cgroup_v2_line();
 	ret = index_records(s);
 	if (ret == 0)
 		ret = sum_threads(s);
@@ -409,14 +460,25 @@ int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why,
 out:
 	if (iter_fd >= 0)
 		close(iter_fd);
-	bpf_link__destroy(link);
-	de_snapshot_bpf__destroy(skel);
 	if (ret < 0) {
 		de_bpfsnap_free(s);
 		return ret;
 	}
 	*out = s;
 	return 0;
+}
+
+int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	struct de_bpfsnap_prog *pr = NULL;
+	int ret = de_bpfsnap_open(argv_max_bytes, &pr, why, why_len);
+	if (ret < 0)
+		return ret;
+	ret = de_bpfsnap_read(pr, out, why, why_len);
+	if (ret == 0)
+		(*out)->load_ns = pr->load_ns;
+	de_bpfsnap_close(pr);
+	return ret;
 }
 
 size_t de_bpfsnap_count(const struct de_bpfsnap *s) { return s->n + s->pid1_from_proc; }
@@ -651,6 +713,29 @@ int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why,
 	return -EOPNOTSUPP;
 }
 
+struct de_bpfsnap_prog {
+	int unused;
+};
+
+int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
+		    size_t why_len)
+{
+	(void)argv_max_bytes;
+	*out = NULL;
+	snprintf(why, why_len, "built without BPF support");
+	return -EOPNOTSUPP;
+}
+
+int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	(void)pr;
+	*out = NULL;
+	snprintf(why, why_len, "built without BPF support");
+	return -EOPNOTSUPP;
+}
+
+void de_bpfsnap_close(struct de_bpfsnap_prog *pr) { (void)pr; }
+uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { (void)pr; return 0; }
 size_t de_bpfsnap_count(const struct de_bpfsnap *s) { (void)s; return 0; }
 int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i) { (void)s; (void)i; return 0; }
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { (void)s; return 0; }

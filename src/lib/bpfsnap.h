@@ -40,6 +40,23 @@ struct de_bpfsnap;
 /* Whether this build has BPF support at all. */
 bool de_bpfsnap_built(void);
 
+/* The loaded and attached iterator program: load it once (the verifier's
+ * work, ~tens of ms), then take as many snapshots as needed (a collector's
+ * startup snapshot and periodic resyncs). Not shared between threads while
+ * a snapshot is being read. */
+struct de_bpfsnap_prog;
+
+/* Load and attach the program. argv_max_bytes is the configured argv cap.
+ * Returns 0 and *out, or a negative errno with a one-line reason in why. */
+int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
+		    size_t why_len);
+/* One snapshot of every process with a loaded program. */
+int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why,
+		    size_t why_len);
+void de_bpfsnap_close(struct de_bpfsnap_prog *pr);
+/* Time de_bpfsnap_open() took to load, verify and attach (ns). */
+uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr);
+
 /* Load the iterator and take one snapshot of every process. argv_max_bytes
  * is the configured argv cap. Returns 0 and *out, or a negative errno with a
  * one-line reason in why (e.g. "built without BPF support", "loading the
@@ -57,8 +74,9 @@ int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i);
  * distinct p (the snapshot is only read). */
 unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p);
 
-/* Bytes read from the iterator; time to load and verify the program and
- * time the iterator read itself took (ns). */
+/* Bytes read from the iterator; time to load and verify the program (only
+ * for de_bpfsnap_take(), else 0) and time the iterator read itself took
+ * (ns). */
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s);
 uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s);
 uint64_t de_bpfsnap_read_ns(const struct de_bpfsnap *s);
