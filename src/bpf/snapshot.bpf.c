@@ -314,9 +314,13 @@ int probe_fd = -1;
 
 #define CSS_ONLINE 0x2
 
-/* State of one path walk, shared with its bpf_loop() steps. Pointers are
- * kept as integers and read with BPF_CORE_READ (fault-safe probe reads). */
-struct walk_acc {
+/* State of one path walk. Pointers are kept as integers and read with
+ * BPF_CORE_READ (fault-safe probe reads). The steps run in global
+ * functions (de_snap_*_step), which the verifier checks once each, not
+ * once per state of every walk: that keeps the program's load time low. */
+struct walk_core {
+	__u64 d, m, m_root;     /* dentry, struct mount and its mnt_root (or kernfs_node) */
+	__u64 stop_d, stop_m;   /* the reader's root: where /proc's walk stops */
 	__s32 budget;           /* record bytes left for this task */
 	__u32 plen;             /* path bytes so far */
 	__s32 status;           /* -1 walking, 0 done, DE_SNAP_FALLBACK */
@@ -325,9 +329,7 @@ struct walk_acc {
 
 struct walk {
 	struct seq_file *seq;
-	__u64 d, m, m_root;     /* dentry, struct mount and its mnt_root (or kernfs_node) */
-	__u64 stop_d, stop_m;   /* the reader's root: where /proc's walk stops */
-	struct walk_acc a;      /* what the global de_snap_fill_name() may change */
+	struct walk_core c;
 };
 
 struct name_rec {
@@ -337,13 +339,9 @@ struct name_rec {
 
 /* Fill r with one name record for w's field from a kernel string and
  * account for it in w. Returns the record's size, or 0 when the budget or
- * the path length limit says stop (status set). A global function: the
- * verifier checks it once, not once per walk state, which keeps the
- * program's load time down. */
-__noinline int de_snap_fill_name(struct name_rec *r, struct walk_acc *w, __u64 name)
+ * the path length limit says stop (status set). */
+static __always_inline int fill_name(struct name_rec *r, struct walk_core *w, __u64 name)
 {
-	if (!r || !w)
-		return 0;
 	__builtin_memset(r, 0, sizeof(*r));
 	long n = bpf_probe_read_kernel_str(r->name, sizeof(r->name), (const void *)name);
 	if (n <= 1) { /* unreadable or empty: let /proc say */
@@ -365,38 +363,31 @@ __noinline int de_snap_fill_name(struct name_rec *r, struct walk_acc *w, __u64 n
 	return (int)size;
 }
 
-/* Write one name record for w's field; 0, or 1 when the walk must stop. */
-static __noinline int put_name(struct walk *w, const void *name)
+/* fill_name() for a synthetic (d_dname) name: the one name of its path. */
+__noinline int de_snap_fill_name(struct name_rec *r, struct walk_core *w, __u64 name)
 {
-	struct name_rec r;
-	__u64 size = (__u64)de_snap_fill_name(&r, &w->a, (__u64)name);
-	if (size == 0)
-		return 1;
-	/* the bound, in one register the verifier can follow */
-	asm volatile("%[s] &= 0x1f8\n"
-		     "if %[s] <= 264 goto +1\n"
-		     "%[s] = 264\n"
-		     : [s] "+r"(size));
-	bpf_seq_write(w->seq, &r, size);
-	return 0;
+	if (!r || !w)
+		return 0;
+	return fill_name(r, w, name);
 }
 
 /* One step of the kernel's __prepend_path(): cross a mount, stop at the
- * reader's root or the namespace's root, or put one dentry's name. */
-static long path_step(__u32 i, void *arg)
+ * reader's root or the namespace's root, or fill r with one dentry's
+ * name. Returns r's size to write, 0 to go on, -1 when done (status). */
+__noinline int de_snap_path_step(struct walk_core *w, struct name_rec *r)
 {
-	struct walk *w = arg;
-	(void)i;
+	if (!w || !r)
+		return -1;
 	if (w->d == w->stop_d && w->m == w->stop_m) {
-		w->a.status = 0;
-		return 1;
+		w->status = 0;
+		return -1;
 	}
 	if (w->d == w->m_root) {
 		struct mount *m = (void *)w->m;
 		__u64 parent = (__u64)BPF_CORE_READ(m, mnt_parent);
 		if (parent == w->m || !parent) { /* the root of its namespace: done */
-			w->a.status = 0;
-			return 1;
+			w->status = 0;
+			return -1;
 		}
 		w->d = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
 		w->m = parent;
@@ -406,13 +397,82 @@ static long path_step(__u32 i, void *arg)
 	struct dentry *d = (void *)w->d;
 	__u64 parent = (__u64)BPF_CORE_READ(d, d_parent);
 	if (parent == w->d || !parent) { /* escaped the reader's root: "/" */
-		w->a.flags |= DE_SNAP_P_RESET;
-		w->a.status = 0;
-		return 1;
+		w->flags |= DE_SNAP_P_RESET;
+		w->status = 0;
+		return -1;
 	}
-	if (put_name(w, BPF_CORE_READ(d, d_name.name)))
-		return 1;
+	int size = fill_name(r, w, (__u64)BPF_CORE_READ(d, d_name.name));
+	if (size == 0)
+		return -1;
 	w->d = parent;
+	return size;
+}
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(((struct kernfs_node___v615 *)0)->__parent))
+		return BPF_CORE_READ((struct kernfs_node___v615 *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* One step up a cgroup's kernfs nodes (kernfs_path_from_node()), the
+ * return as for de_snap_path_step(). */
+__noinline int de_snap_cgroup_step(struct walk_core *w, struct name_rec *r)
+{
+	if (!w || !r)
+		return -1;
+	if (w->d == w->stop_d) {
+		w->status = 0;
+		return -1;
+	}
+	struct kernfs_node *kn = (void *)w->d;
+	__u64 parent = (__u64)kn_parent(kn);
+	if (!parent) { /* not below the reader's cgroup namespace root */
+		w->status = DE_SNAP_FALLBACK;
+		return -1;
+	}
+	int size = fill_name(r, w, (__u64)BPF_CORE_READ(kn, name));
+	if (size == 0)
+		return -1;
+	w->d = parent;
+	return size;
+}
+
+/* Write r (size from a global function: bounded here, in one register the
+ * verifier can follow). */
+static __always_inline void write_name(struct seq_file *seq, struct name_rec *r, int n)
+{
+	__u64 size = (__u64)n;
+	asm volatile("%[s] &= 0x1f8\n"
+		     "if %[s] <= 264 goto +1\n"
+		     "%[s] = 264\n"
+		     : [s] "+r"(size));
+	bpf_seq_write(seq, r, size);
+}
+
+static long path_cb(__u32 i, void *arg)
+{
+	struct walk *w = arg;
+	struct name_rec r;
+	(void)i;
+	int n = de_snap_path_step(&w->c, &r);
+	if (n < 0)
+		return 1;
+	if (n > 0)
+		write_name(w->seq, &r, n);
+	return 0;
+}
+
+static long cgroup_cb(__u32 i, void *arg)
+{
+	struct walk *w = arg;
+	struct name_rec r;
+	(void)i;
+	int n = de_snap_cgroup_step(&w->c, &r);
+	if (n < 0)
+		return 1;
+	if (n > 0)
+		write_name(w->seq, &r, n);
 	return 0;
 }
 
@@ -431,16 +491,28 @@ static __always_inline __u64 mount_of(const struct vfsmount *v)
 	return (__u64)v - bpf_core_field_offset(struct mount, mnt);
 }
 
+/* A synthetic name (d_dname()): its own frame for the name record. */
+static __noinline void write_dname(struct walk *w, __u64 name)
+{
+	struct name_rec r;
+	int n = de_snap_fill_name(&r, &w->c, name);
+	if (n > 0) {
+		write_name(w->seq, &r, n);
+		w->c.flags = DE_SNAP_P_DNAME;
+		w->c.status = 0;
+	}
+}
+
 /* The string d_path() makes of a path, for a reader whose root is stop_*:
  * names leaf first, then the field record. */
 static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmount *mnt,
 				       struct dentry *d, __u32 value, __u64 simple_dname)
 {
-	w->a.field = field;
-	w->a.flags = 0;
-	w->a.plen = 0;
-	w->a.status = -1;
-	if (!d || !mnt) {
+	w->c.field = field;
+	w->c.flags = 0;
+	w->c.plen = 0;
+	w->c.status = -1;
+	if (!d || !mnt) { /* exited (or exiting): /proc says ENOENT */
 		put_field(w->seq, field, 0, -DE_ENOENT, value);
 		return;
 	}
@@ -451,61 +523,28 @@ static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmou
 	__u64 dname = op ? (__u64)BPF_CORE_READ(op, d_dname) : 0;
 	if (dname && (!is_root || (__u64)d != mnt_root)) {
 		/* a synthetic name; only simple_dname() is known here */
-		if (dname != simple_dname) {
-			put_field(w->seq, field, 0, DE_SNAP_FALLBACK, value);
-			return;
-		}
-		if (put_name(w, BPF_CORE_READ(d, d_name.name)) == 0) {
-			w->a.flags = DE_SNAP_P_DNAME;
-			w->a.status = 0;
-		}
-		put_field(w->seq, field, w->a.flags, w->a.status, value);
+		if (dname == simple_dname)
+			write_dname(w, (__u64)BPF_CORE_READ(d, d_name.name));
+		put_field(w->seq, field, w->c.flags, w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status,
+			  value);
 		return;
 	}
 	if (!is_root && !BPF_CORE_READ(d, d_hash.pprev)) /* d_unlinked() */
-		w->a.flags |= DE_SNAP_P_DELETED;
-	w->d = (__u64)d;
-	w->m = mount_of(mnt);
-	w->m_root = mnt_root;
-	bpf_loop(DE_SNAP_PATH_STEPS, path_step, w, 0);
-	put_field(w->seq, field, w->a.flags, w->a.status < 0 ? DE_SNAP_FALLBACK : w->a.status, value);
-}
-
-static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
-{
-	if (bpf_core_field_exists(((struct kernfs_node___v615 *)0)->__parent))
-		return BPF_CORE_READ((struct kernfs_node___v615 *)kn, __parent);
-	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
-}
-
-/* One step up a cgroup's kernfs nodes (kernfs_path_from_node()). */
-static long cgroup_step(__u32 i, void *arg)
-{
-	struct walk *w = arg;
-	(void)i;
-	if (w->d == w->stop_d) {
-		w->a.status = 0;
-		return 1;
-	}
-	struct kernfs_node *kn = (void *)w->d;
-	__u64 parent = (__u64)kn_parent(kn);
-	if (!parent) { /* not below the reader's cgroup namespace root */
-		w->a.status = DE_SNAP_FALLBACK;
-		return 1;
-	}
-	if (put_name(w, BPF_CORE_READ(kn, name)))
-		return 1;
-	w->d = parent;
-	return 0;
+		w->c.flags |= DE_SNAP_P_DELETED;
+	w->c.d = (__u64)d;
+	w->c.m = mount_of(mnt);
+	w->c.m_root = mnt_root;
+	bpf_loop(DE_SNAP_PATH_STEPS, path_cb, w, 0);
+	put_field(w->seq, field, w->c.flags, w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status, value);
 }
 
 static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
-				    struct task_struct *reader)
+					 struct task_struct *reader)
 {
-	w->a.field = DE_SNAP_FLD_CGROUP;
-	w->a.flags = 0;
-	w->a.plen = 0;
-	w->a.status = -1;
+	w->c.field = DE_SNAP_FLD_CGROUP;
+	w->c.flags = 0;
+	w->c.plen = 0;
+	w->c.status = -1;
 	struct css_set *cs = BPF_CORE_READ((struct task_struct___snap *)t, cgroups);
 	struct cgroup *cg = cs ? BPF_CORE_READ(cs, dfl_cgrp) : 0;
 	struct nsproxy *nsp = BPF_CORE_READ(reader, nsproxy);
@@ -517,12 +556,12 @@ static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
 		return;
 	}
 	if (!(BPF_CORE_READ(cg, self.flags) & CSS_ONLINE))
-		w->a.flags |= DE_SNAP_P_CG_DEAD;
-	w->d = (__u64)BPF_CORE_READ(cg, kn);
-	w->stop_d = (__u64)BPF_CORE_READ(rcg, kn);
-	bpf_loop(DE_SNAP_PATH_STEPS, cgroup_step, w, 0);
-	put_field(w->seq, DE_SNAP_FLD_CGROUP, w->a.flags, w->a.status < 0 ? DE_SNAP_FALLBACK : w->a.status,
-		  0);
+		w->c.flags |= DE_SNAP_P_CG_DEAD;
+	w->c.d = (__u64)BPF_CORE_READ(cg, kn);
+	w->c.stop_d = (__u64)BPF_CORE_READ(rcg, kn);
+	bpf_loop(DE_SNAP_PATH_STEPS, cgroup_cb, w, 0);
+	put_field(w->seq, DE_SNAP_FLD_CGROUP, w->c.flags,
+		  w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status, 0);
 }
 
 struct fd_count {
@@ -579,13 +618,13 @@ static __always_inline void write_fd_count(struct seq_file *seq, struct task_str
 static __noinline void write_more(struct seq_file *seq, struct task_struct *t, __s32 budget)
 {
 	struct task_struct *reader = bpf_get_current_task_btf();
-	struct walk w = { .seq = seq, .a.budget = budget };
+	struct walk w = { .seq = seq, .c.budget = budget };
 	/* room for the five field records */
-	w.a.budget -= DE_SNAP_FLD__COUNT * (__s32)sizeof(struct de_snap_field);
+	w.c.budget -= DE_SNAP_FLD__COUNT * (__s32)sizeof(struct de_snap_field);
 	struct fs_struct *rfs = BPF_CORE_READ((struct task_struct___snap *)reader, fs);
 	struct vfsmount *rmnt = rfs ? BPF_CORE_READ(rfs, root.mnt) : 0;
-	w.stop_d = rfs ? (__u64)BPF_CORE_READ(rfs, root.dentry) : 0;
-	w.stop_m = rmnt ? mount_of(rmnt) : 0;
+	w.c.stop_d = rfs ? (__u64)BPF_CORE_READ(rfs, root.dentry) : 0;
+	w.c.stop_m = rmnt ? mount_of(rmnt) : 0;
 	__u64 simple_dname = 0;
 	int pfd = probe_fd;
 	if (pfd >= 0 && pfd < 64) {

@@ -19,6 +19,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -48,6 +49,7 @@ struct proc_ix {
 	uint32_t off[DE_SNAP_FLD__COUNT];         /* path strings, into the arena */
 	uint32_t cid_off;                         /* container id, UINT32_MAX: none */
 	const char *runtime;
+	uint32_t sum;                             /* index in sums, 0: no other threads */
 	bool exe_deleted, exe_memfd;
 };
 
@@ -57,7 +59,8 @@ struct de_bpfsnap {
 	struct proc_ix *procs; /* sorted by tgid */
 	struct de_buf arena;   /* assembled paths, NUL-terminated */
 	bool cgroup_v2;        /* /proc/PID/cgroup has a "0::" line to stand for */
-	struct thread_sums *sums;
+	struct thread_sums *sums; /* [0] is zeros; only multi-threaded processes have one */
+	size_t nsums;
 	size_t n;
 	/* Kernel 6.18 was seen to leave pid 1 (and its threads) out of the task
 	 * iterator: then index 0 is pid 1, to be read from /proc whole. */
@@ -280,13 +283,15 @@ out:
 	return ret;
 }
 
+/* Add the other threads' counters to their processes. */
 static int sum_threads(struct de_bpfsnap *s)
 {
-	size_t pos;
-	s->sums = calloc(s->n ? s->n : 1, sizeof(*s->sums));
+	size_t cap = 16;
+	s->sums = calloc(cap, sizeof(*s->sums));
 	if (!s->sums)
 		return -ENOMEM;
-	for (pos = 0; pos < s->len;) {
+	s->nsums = 1;
+	for (size_t pos = 0; pos < s->len;) {
 		uint16_t kind;
 		uint32_t size;
 		memcpy(&kind, s->buf + pos, sizeof(kind));
@@ -296,7 +301,19 @@ static int sum_threads(struct de_bpfsnap *s)
 			memcpy(&t, s->buf + pos, sizeof(t));
 			ssize_t i = find_tgid(s, t.tgid);
 			if (i >= 0) { /* else its process was gone when visited */
-				struct thread_sums *sum = &s->sums[i];
+				struct proc_ix *ix = &s->procs[i];
+				if (!ix->sum) {
+					if (s->nsums == cap) {
+						struct thread_sums *ns = realloc(s->sums, 2 * cap * sizeof(*ns));
+						if (!ns)
+							return -ENOMEM;
+						memset(ns + cap, 0, cap * sizeof(*ns));
+						s->sums = ns;
+						cap *= 2;
+					}
+					ix->sum = (uint32_t)s->nsums++;
+				}
+				struct thread_sums *sum = &s->sums[ix->sum];
 				sum->utime += t.utime;
 				sum->stime += t.stime;
 				sum->rtime += t.sum_exec_runtime;
@@ -399,6 +416,9 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 		goto out;
 	}
 	pr->load_ns = now_ns() - t0;
+	/* loading parsed the kernel's BTF (~10 MB, freed by now): give that
+	 * back before the snapshot's buffers grow */
+	malloc_trim(0);
 	/* a low fd: the program looks only at the reader's first 64 */
 	pr->memfd = memfd_create("daemoneye-probe", MFD_CLOEXEC);
 	pr->skel->data->probe_fd = pr->memfd >= 0 && pr->memfd < 64 ? pr->memfd : -1;
@@ -555,7 +575,7 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 	const struct de_snap_proc *r = ix->r;
 	const struct de_snap_ids *d = &r->ids;
 	const struct de_snap_res *x = &r->res;
-	const struct thread_sums *sum = &s->sums[i];
+	const struct thread_sums *sum = &s->sums[ix->sum];
 	unsigned have = DE_PF_BIT(DE_PF_STAT) | DE_PF_BIT(DE_PF_STATUS) | DE_PF_BIT(DE_PF_IO);
 
 	memset(p, 0, offsetof(struct de_proc, groups));
