@@ -629,7 +629,6 @@ static struct de_bpfsnap *take_bpf(struct ps *ps, const struct de_proc_opts *po,
 		if (e == 0 && getenv("DE_BPF_STATS"))
 			fprintf(stderr, "daemoneye: bpf: program load and verification %.1f ms\n",
 				(double)de_bpfsnap_prog_load_ns(ps->prog) / 1e6);
-		if (getenv("DE_RSS") && system("grep -E 'VmHWM|VmRSS' /proc/$PPID/status >&2")) {}
 	}
 	struct de_bpfsnap *snap = NULL;
 	if (e == 0)
@@ -639,7 +638,6 @@ static struct de_bpfsnap *take_bpf(struct ps *ps, const struct de_proc_opts *po,
 			fprintf(stderr, "daemoneye: bpf: %zu processes, %zu bytes, read %.1f ms\n",
 				de_bpfsnap_count(snap), de_bpfsnap_bytes(snap),
 				(double)de_bpfsnap_read_ns(snap) / 1e6);
-		if (getenv("DE_RSS") && system("grep -E 'VmHWM|VmRSS' /proc/$PPID/status >&2")) {}
 		return snap;
 	}
 	if (ps->source == SRC_BPF) {

@@ -19,7 +19,6 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fcntl.h>
-#include <malloc.h>
 #include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <time.h>
@@ -416,9 +415,6 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 		goto out;
 	}
 	pr->load_ns = now_ns() - t0;
-	/* loading parsed the kernel's BTF (~10 MB, freed by now): give that
-	 * back before the snapshot's buffers grow */
-	malloc_trim(0);
 	/* a low fd: the program looks only at the reader's first 64 */
 	pr->memfd = memfd_create("daemoneye-probe", MFD_CLOEXEC);
 	pr->skel->data->probe_fd = pr->memfd >= 0 && pr->memfd < 64 ? pr->memfd : -1;
