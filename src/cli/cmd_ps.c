@@ -644,7 +644,9 @@ static struct de_bpfsnap *take_bpf(struct ps *ps, const struct de_proc_opts *po,
 		log_error("--source bpf: %s", why);
 		*err = e;
 	} else {
-		log_info("reading /proc: no BPF snapshot (%s)", why);
+		/* expected without root: say it only when debugging */
+		de_log(geteuid() ? DE_LOG_DEBUG : DE_LOG_INFO,
+		       "reading /proc: no BPF snapshot (%s)", why);
 		ps->bpf_noticed = true; /* and /proc from now on */
 	}
 	return NULL;

@@ -654,8 +654,12 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 		}
 		have |= DE_PF_BIT(DE_PF_CGROUP);
 	}
+	/* A kernel thread's name in /proc is its full name (kthread
+	 * full_name; a workqueue worker's "+desc"/"-desc"), which the iterator
+	 * does not build: kernel threads are read from /proc whole (a few
+	 * dozen; p stays filled for callers that want the iterator's view). */
 	if (p->kthread)
-		return have;
+		return 0;
 	static const struct {
 		enum de_snap_fld f;
 		enum de_pf g;
