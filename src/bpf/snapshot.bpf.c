@@ -30,6 +30,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 const volatile __u32 argv_cap = DE_SNAP_ARGV_MAX;
 
 #define PF_KTHREAD 0x00200000
+#define DE_ENOENT 2 /* ENOENT: no errno.h for BPF */
 #define GROUPS_PER_CHUNK (DE_SNAP_CHUNK / 4)
 
 static __always_inline void read_io(struct de_snap_io *o, const struct task_io_accounting *a)
@@ -68,7 +69,8 @@ static __always_inline void read_exe(struct de_snap_res *r, struct mm_struct *mm
 		r->exe_mtime_sec = i->i_mtime_sec;
 		r->exe_mtime_nsec = i->i_mtime_nsec;
 		r->exe_ctime_sec = i->i_ctime_sec;
-		r->exe_ctime_nsec = i->i_ctime_nsec;
+		/* bit 31 is I_CTIME_QUERIED (multigrain timestamps, 6.13+) */
+		r->exe_ctime_nsec = i->i_ctime_nsec & 0x7fffffffu;
 	} else {
 		struct inode___v66 *n = (void *)ino;
 		struct inode___old *o = (void *)ino;
@@ -301,6 +303,392 @@ static __noinline void write_res(struct seq_file *seq, struct task_struct *t)
 	bpf_seq_write(seq, &r, sizeof(r));
 }
 
+/* ---- paths, cgroup and fd count: what /proc has only as objects to walk ---- */
+
+/* d_path() of the kernel, for the one d_dname() an executable can have:
+ * simple_dname() of pseudo files (memfd_create), "/NAME (deleted)". Its
+ * address is learnt from a memfd the reader holds open at fd probe_fd
+ * (-1: none; such paths then come from /proc), not from kallsyms, whose
+ * reading costs hundreds of milliseconds. */
+int probe_fd = -1;
+
+#define CSS_ONLINE 0x2
+
+/* State of one path walk. Pointers are kept as integers and read with
+ * BPF_CORE_READ (fault-safe probe reads). The steps run in global
+ * functions (de_snap_*_step), which the verifier checks once each, not
+ * once per state of every walk: that keeps the program's load time low. */
+struct walk_core {
+	__u64 d, m, m_root;     /* dentry, struct mount and its mnt_root (or kernfs_node) */
+	__u64 stop_d, stop_m;   /* the reader's root: where /proc's walk stops */
+	__s32 budget;           /* record bytes left for this task */
+	__u32 plen;             /* path bytes so far */
+	__s32 status;           /* -1 walking, 0 done, DE_SNAP_FALLBACK */
+	__u8 field, flags;
+};
+
+struct walk {
+	struct seq_file *seq;
+	struct walk_core c;
+};
+
+struct name_rec {
+	struct de_snap_name h;
+	char name[256];
+};
+
+/* Fill r with one name record for w's field from a kernel string and
+ * account for it in w. Returns the record's size, or 0 when the budget or
+ * the path length limit says stop (status set). */
+static __always_inline int fill_name(struct name_rec *r, struct walk_core *w, __u64 name)
+{
+	__builtin_memset(r, 0, sizeof(*r));
+	long n = bpf_probe_read_kernel_str(r->name, sizeof(r->name), (const void *)name);
+	if (n <= 1) { /* unreadable or empty: let /proc say */
+		w->status = DE_SNAP_FALLBACK;
+		return 0;
+	}
+	__u32 len = (__u32)(n - 1) & 0xff;
+	__u32 size = 8 + ((len + 7) & ~7u);
+	if ((__s32)size > w->budget || w->plen + len + 1 > DE_SNAP_PATH_MAX) {
+		w->status = DE_SNAP_FALLBACK;
+		return 0;
+	}
+	w->budget -= (__s32)size;
+	w->plen += len + 1;
+	r->h.kind = DE_SNAP_NAME;
+	r->h.field = w->field;
+	r->h.len = (__u8)len;
+	r->h.size = size;
+	return (int)size;
+}
+
+/* fill_name() for a synthetic (d_dname) name: the one name of its path. */
+__noinline int de_snap_fill_name(struct name_rec *r, struct walk_core *w, __u64 name)
+{
+	if (!r || !w)
+		return 0;
+	return fill_name(r, w, name);
+}
+
+/* One step of the kernel's __prepend_path(): cross a mount, stop at the
+ * reader's root or the namespace's root, or fill r with one dentry's
+ * name. Returns r's size to write, 0 to go on, -1 when done (status). */
+__noinline int de_snap_path_step(struct walk_core *w, struct name_rec *r)
+{
+	if (!w || !r)
+		return -1;
+	if (w->d == w->stop_d && w->m == w->stop_m) {
+		w->status = 0;
+		return -1;
+	}
+	if (w->d == w->m_root) {
+		struct mount *m = (void *)w->m;
+		__u64 parent = (__u64)BPF_CORE_READ(m, mnt_parent);
+		if (parent == w->m || !parent) { /* the root of its namespace: done */
+			w->status = 0;
+			return -1;
+		}
+		w->d = (__u64)BPF_CORE_READ(m, mnt_mountpoint);
+		w->m = parent;
+		w->m_root = (__u64)BPF_CORE_READ((struct mount *)parent, mnt.mnt_root);
+		return 0;
+	}
+	struct dentry *d = (void *)w->d;
+	__u64 parent = (__u64)BPF_CORE_READ(d, d_parent);
+	if (parent == w->d || !parent) { /* escaped the reader's root: "/" */
+		w->flags |= DE_SNAP_P_RESET;
+		w->status = 0;
+		return -1;
+	}
+	int size = fill_name(r, w, (__u64)BPF_CORE_READ(d, d_name.name));
+	if (size == 0)
+		return -1;
+	w->d = parent;
+	return size;
+}
+
+static __always_inline struct kernfs_node *kn_parent(struct kernfs_node *kn)
+{
+	if (bpf_core_field_exists(((struct kernfs_node___v615 *)0)->__parent))
+		return BPF_CORE_READ((struct kernfs_node___v615 *)kn, __parent);
+	return BPF_CORE_READ((struct kernfs_node___old *)kn, parent);
+}
+
+/* One step up a cgroup's kernfs nodes (kernfs_path_from_node()), the
+ * return as for de_snap_path_step(). */
+__noinline int de_snap_cgroup_step(struct walk_core *w, struct name_rec *r)
+{
+	if (!w || !r)
+		return -1;
+	if (w->d == w->stop_d) {
+		w->status = 0;
+		return -1;
+	}
+	struct kernfs_node *kn = (void *)w->d;
+	__u64 parent = (__u64)kn_parent(kn);
+	if (!parent) { /* not below the reader's cgroup namespace root */
+		w->status = DE_SNAP_FALLBACK;
+		return -1;
+	}
+	int size = fill_name(r, w, (__u64)BPF_CORE_READ(kn, name));
+	if (size == 0)
+		return -1;
+	w->d = parent;
+	return size;
+}
+
+/* Write r (size from a global function: bounded here, in one register the
+ * verifier can follow). */
+static __always_inline void write_name(struct seq_file *seq, struct name_rec *r, int n)
+{
+	__u64 size = (__u64)n;
+	asm volatile("%[s] &= 0x1f8\n"
+		     "if %[s] <= 264 goto +1\n"
+		     "%[s] = 264\n"
+		     : [s] "+r"(size));
+	bpf_seq_write(seq, r, size);
+}
+
+static long path_cb(__u32 i, void *arg)
+{
+	struct walk *w = arg;
+	struct name_rec r;
+	(void)i;
+	int n = de_snap_path_step(&w->c, &r);
+	if (n < 0)
+		return 1;
+	if (n > 0)
+		write_name(w->seq, &r, n);
+	return 0;
+}
+
+static long cgroup_cb(__u32 i, void *arg)
+{
+	struct walk *w = arg;
+	struct name_rec r;
+	(void)i;
+	int n = de_snap_cgroup_step(&w->c, &r);
+	if (n < 0)
+		return 1;
+	if (n > 0)
+		write_name(w->seq, &r, n);
+	return 0;
+}
+
+static __always_inline void put_field(struct seq_file *seq, __u8 field, __u8 flags, __s32 status,
+				      __u32 value)
+{
+	struct de_snap_field f = {
+		.kind = DE_SNAP_FIELD, .field = field, .flags = flags, .size = sizeof(f),
+		.status = status, .value = value,
+	};
+	bpf_seq_write(seq, &f, sizeof(f));
+}
+
+static __always_inline __u64 mount_of(const struct vfsmount *v)
+{
+	return (__u64)v - bpf_core_field_offset(struct mount, mnt);
+}
+
+/* A synthetic name (d_dname()): its own frame for the name record. */
+static __noinline void write_dname(struct walk *w, __u64 name)
+{
+	struct name_rec r;
+	int n = de_snap_fill_name(&r, &w->c, name);
+	if (n > 0) {
+		write_name(w->seq, &r, n);
+		w->c.flags = DE_SNAP_P_DNAME;
+		w->c.status = 0;
+	}
+}
+
+/* The string d_path() makes of a path, for a reader whose root is stop_*:
+ * names leaf first, then the field record. */
+static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmount *mnt,
+				       struct dentry *d, __u32 value, __u64 simple_dname)
+{
+	w->c.field = field;
+	w->c.flags = 0;
+	w->c.plen = 0;
+	w->c.status = -1;
+	if (!d || !mnt) { /* exited (or exiting): /proc says ENOENT */
+		put_field(w->seq, field, 0, -DE_ENOENT, value);
+		return;
+	}
+	__u64 mnt_root = (__u64)BPF_CORE_READ(mnt, mnt_root);
+	__u64 parent = (__u64)BPF_CORE_READ(d, d_parent);
+	bool is_root = parent == (__u64)d;
+	const struct dentry_operations *op = BPF_CORE_READ(d, d_op);
+	__u64 dname = op ? (__u64)BPF_CORE_READ(op, d_dname) : 0;
+	if (dname && (!is_root || (__u64)d != mnt_root)) {
+		/* a synthetic name; only simple_dname() is known here */
+		if (dname == simple_dname)
+			write_dname(w, (__u64)BPF_CORE_READ(d, d_name.name));
+		put_field(w->seq, field, w->c.flags, w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status,
+			  value);
+		return;
+	}
+	if (!is_root && !BPF_CORE_READ(d, d_hash.pprev)) /* d_unlinked() */
+		w->c.flags |= DE_SNAP_P_DELETED;
+	w->c.d = (__u64)d;
+	w->c.m = mount_of(mnt);
+	w->c.m_root = mnt_root;
+	bpf_loop(DE_SNAP_PATH_STEPS, path_cb, w, 0);
+	put_field(w->seq, field, w->c.flags, w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status, value);
+}
+
+static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
+					 struct task_struct *reader)
+{
+	w->c.field = DE_SNAP_FLD_CGROUP;
+	w->c.flags = 0;
+	w->c.plen = 0;
+	w->c.status = -1;
+	struct css_set *cs = BPF_CORE_READ((struct task_struct___snap *)t, cgroups);
+	struct cgroup *cg = cs ? BPF_CORE_READ(cs, dfl_cgrp) : 0;
+	struct nsproxy *nsp = BPF_CORE_READ(reader, nsproxy);
+	struct cgroup_namespace___snap *cns = nsp ? (void *)BPF_CORE_READ(nsp, cgroup_ns) : 0;
+	struct css_set *rcs = cns ? BPF_CORE_READ(cns, root_cset) : 0;
+	struct cgroup *rcg = rcs ? BPF_CORE_READ(rcs, dfl_cgrp) : 0;
+	if (!cg || !rcg) {
+		put_field(w->seq, DE_SNAP_FLD_CGROUP, 0, DE_SNAP_FALLBACK, 0);
+		return;
+	}
+	if (!(BPF_CORE_READ(cg, self.flags) & CSS_ONLINE))
+		w->c.flags |= DE_SNAP_P_CG_DEAD;
+	w->c.d = (__u64)BPF_CORE_READ(cg, kn);
+	w->c.stop_d = (__u64)BPF_CORE_READ(rcg, kn);
+	bpf_loop(DE_SNAP_PATH_STEPS, cgroup_cb, w, 0);
+	put_field(w->seq, DE_SNAP_FLD_CGROUP, w->c.flags,
+		  w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status, 0);
+}
+
+struct fd_count {
+	__u64 bits;
+	__u32 words, count;
+};
+
+/* bitmap_weight(open_fds, max_fds), 8 words a step */
+static long fd_step(__u32 i, void *arg)
+{
+	struct fd_count *c = arg;
+	__u64 w[8] = {};
+	__u32 done = i * 8;
+	if (done >= c->words)
+		return 1;
+	__u32 n = c->words - done;
+	if (n > 8)
+		n = 8;
+	asm volatile("" : "+r"(n));
+	n = ((n - 1) & 7) + 1;
+	if (bpf_probe_read_kernel(w, n * 8, (void *)(c->bits + done * 8)) < 0) {
+		c->count = ~0u;
+		return 1;
+	}
+	for (int k = 0; k < 8; k++)
+		c->count += (__u32)__builtin_popcountll(w[k]);
+	return 0;
+}
+
+static __always_inline void write_fd_count(struct seq_file *seq, struct task_struct *t)
+{
+	struct files_struct *files = BPF_CORE_READ((struct task_struct___snap *)t, files);
+	if (!files) { /* exited: /proc counts none */
+		put_field(seq, DE_SNAP_FLD_FD, 0, 0, 0);
+		return;
+	}
+	struct fdtable *fdt = BPF_CORE_READ(files, fdt);
+	__u32 max = fdt ? BPF_CORE_READ(fdt, max_fds) : 0;
+	struct fd_count c = { .bits = fdt ? (__u64)BPF_CORE_READ(fdt, open_fds) : 0 };
+	c.words = (max + 63) / 64;
+	if (!c.bits || max % 64 || c.words > DE_SNAP_FD_WORDS) {
+		put_field(seq, DE_SNAP_FLD_FD, 0, DE_SNAP_FALLBACK, 0);
+		return;
+	}
+	bpf_loop(DE_SNAP_FD_WORDS / 8, fd_step, &c, 0);
+	if (c.count == ~0u)
+		put_field(seq, DE_SNAP_FLD_FD, 0, DE_SNAP_FALLBACK, 0);
+	else
+		put_field(seq, DE_SNAP_FLD_FD, 0, 0, c.count);
+}
+
+/* Everything after the process record: exe, cwd, root, cgroup, fd count,
+ * in at most `budget` bytes (DE_SNAP_TASK_MAX less the record). */
+static __noinline void write_more(struct seq_file *seq, struct task_struct *t, __s32 budget)
+{
+	struct task_struct *reader = bpf_get_current_task_btf();
+	struct walk w = { .seq = seq, .c.budget = budget };
+	/* room for the five field records */
+	w.c.budget -= DE_SNAP_FLD__COUNT * (__s32)sizeof(struct de_snap_field);
+	struct fs_struct *rfs = BPF_CORE_READ((struct task_struct___snap *)reader, fs);
+	struct vfsmount *rmnt = rfs ? BPF_CORE_READ(rfs, root.mnt) : 0;
+	w.c.stop_d = rfs ? (__u64)BPF_CORE_READ(rfs, root.dentry) : 0;
+	w.c.stop_m = rmnt ? mount_of(rmnt) : 0;
+	__u64 simple_dname = 0;
+	int pfd = probe_fd;
+	if (pfd >= 0 && pfd < 64) {
+		struct files_struct *rf = BPF_CORE_READ((struct task_struct___snap *)reader, files);
+		struct fdtable *rt = rf ? BPF_CORE_READ(rf, fdt) : 0;
+		struct file **fda = rt ? BPF_CORE_READ(rt, fd) : 0;
+		struct file *pf = 0;
+		if (fda)
+			bpf_probe_read_kernel(&pf, sizeof(pf), fda + pfd);
+		struct dentry *pd = pf ? BPF_CORE_READ((struct file___snap *)pf, f_path.dentry) : 0;
+		const struct dentry_operations *pop = pd ? BPF_CORE_READ(pd, d_op) : 0;
+		simple_dname = pop ? (__u64)BPF_CORE_READ(pop, d_dname) : 0;
+	}
+	if (!(t->flags & PF_KTHREAD)) {
+		struct mm_struct *mm = t->mm;
+		struct file *f = mm ? mm->exe_file : 0;
+		struct file___snap *fs = (void *)f;
+		__u32 nlink = 0;
+		struct inode *ino = f ? f->f_inode : 0;
+		if (ino)
+			nlink = BPF_CORE_READ((struct inode___snap *)ino, i_nlink);
+		write_path(&w, DE_SNAP_FLD_EXE, fs ? BPF_CORE_READ(fs, f_path.mnt) : 0,
+			   fs ? BPF_CORE_READ(fs, f_path.dentry) : 0, nlink, simple_dname);
+		struct fs_struct *tfs = BPF_CORE_READ((struct task_struct___snap *)t, fs);
+		write_path(&w, DE_SNAP_FLD_CWD, tfs ? BPF_CORE_READ(tfs, pwd.mnt) : 0,
+			   tfs ? BPF_CORE_READ(tfs, pwd.dentry) : 0, 0, simple_dname);
+		write_path(&w, DE_SNAP_FLD_ROOT, tfs ? BPF_CORE_READ(tfs, root.mnt) : 0,
+			   tfs ? BPF_CORE_READ(tfs, root.dentry) : 0, 0, simple_dname);
+	}
+	write_cgroup(&w, t, reader);
+	write_fd_count(seq, t);
+}
+
+/* The variable part of a process record: groups, argv, the argv status
+ * word and padding (its own frame: the path walk below needs the stack). */
+static __noinline void write_var(struct seq_file *seq, struct task_struct *t,
+				 const struct var_info *v)
+{
+	struct copy_ctx c = { .seq = seq, .task = t, .src = v->groups, .len = v->ngroups * 4 };
+	bpf_loop(DE_SNAP_GROUPS_MAX / GROUPS_PER_CHUNK, copy_chunk, &c, 0);
+	c.src = v->arg_start;
+	c.len = v->argv_len;
+	c.user = 1;
+	c.status = 0; /* the status word describes argv only */
+	bpf_loop(DE_SNAP_ARGV_MAX / DE_SNAP_CHUNK, copy_chunk, &c, 0);
+	int status = c.status;
+	/* /proc/PID/cmdline follows setproctitle() when argv's last byte is
+	 * not NUL: status 1 tells user space to read that case from /proc.
+	 * Untruncated, that byte is in the copy (user space checks it). */
+	if (v->truncated && status == 0) {
+		char last = 0;
+		if (bpf_copy_from_user_task(&last, 1, (void *)(v->arg_end - 1), t, 0) == 0 && last)
+			status = 1;
+	}
+	/* trailer: the argv status, then padding to 8 bytes */
+	__u64 pad[2] = { 0, 0 };
+	*(int *)pad = status;
+	__u32 tail = 4 + ((8 - ((v->ngroups * 4 + v->argv_len + 4) & 7)) & 7); /* 4 to 11 */
+	tail &= 15;
+	if (tail < 4)
+		tail = 4;
+	bpf_seq_write(seq, pad, tail);
+}
+
 SEC("iter.s/task")
 int de_snapshot(struct bpf_iter__task *ctx)
 {
@@ -315,30 +703,7 @@ int de_snapshot(struct bpf_iter__task *ctx)
 	struct var_info v = {};
 	write_ids(seq, t, &v);
 	write_res(seq, t);
-
-	struct copy_ctx c = { .seq = seq, .task = t, .src = v.groups, .len = v.ngroups * 4 };
-	bpf_loop(DE_SNAP_GROUPS_MAX / GROUPS_PER_CHUNK, copy_chunk, &c, 0);
-	c.src = v.arg_start;
-	c.len = v.argv_len;
-	c.user = 1;
-	c.status = 0; /* the status word describes argv only */
-	bpf_loop(DE_SNAP_ARGV_MAX / DE_SNAP_CHUNK, copy_chunk, &c, 0);
-	int status = c.status;
-	/* /proc/PID/cmdline follows setproctitle() when argv's last byte is
-	 * not NUL: status 1 tells user space to read that case from /proc.
-	 * Untruncated, that byte is in the copy (user space checks it). */
-	if (v.truncated && status == 0) {
-		char last = 0;
-		if (bpf_copy_from_user_task(&last, 1, (void *)(v.arg_end - 1), t, 0) == 0 && last)
-			status = 1;
-	}
-	/* trailer: the argv status, then padding to 8 bytes */
-	__u64 pad[2] = { 0, 0 };
-	*(int *)pad = status;
-	__u32 tail = 4 + ((8 - ((v.ngroups * 4 + v.argv_len + 4) & 7)) & 7); /* 4 to 11 */
-	tail &= 15;
-	if (tail < 4)
-		tail = 4;
-	bpf_seq_write(seq, pad, tail);
+	write_var(seq, t, &v);
+	write_more(seq, t, DE_SNAP_TASK_MAX - (__s32)v.size);
 	return 0;
 }

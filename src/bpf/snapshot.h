@@ -8,7 +8,16 @@
  *     negative errno from bpf_copy_from_user_task); `size` covers it all;
  *   - any other thread: struct de_snap_thread (its own times, faults and I/O
  *     counters, which /proc adds to its process's totals).
+ *   - after a leader's record, what the kernel has only as objects to walk:
+ *     for each of the exe, cwd and root paths and the cgroup path, the
+ *     path's names leaf first (struct de_snap_name each), then a
+ *     struct de_snap_field saying how the walk ended; then a
+ *     de_snap_field for the fd count (DE_SNAP_FLD_FD). A field whose walk
+ *     could not finish (too deep, too long, record space) says
+ *     DE_SNAP_FALLBACK and user space reads just that one from /proc.
  * Records are variable-length and 8-byte aligned (size is a multiple of 8).
+ * A task's whole output must fit the iterator's seq buffer (32 KiB: the
+ * kernel drops a task that overflows it); DE_SNAP_TASK_MAX bounds it.
  * Integers are native-endian; ids are the kernel's global (init namespace)
  * values. Raw kernel values are carried (task state bits, page counts,
  * tty driver numbers) and turned into /proc's units in user space.
@@ -24,7 +33,44 @@
 #define DE_SNAP_CHUNK 128        /* argv and groups are copied through the stack in chunks */
 #define DE_SNAP_GROUPS_MAX 256
 
-enum de_snap_kind { DE_SNAP_PROC = 1, DE_SNAP_THREAD = 2 };
+enum de_snap_kind { DE_SNAP_PROC = 1, DE_SNAP_THREAD = 2, DE_SNAP_NAME = 3, DE_SNAP_FIELD = 4 };
+
+#define DE_SNAP_TASK_MAX 32256   /* the 32 KiB seq buffer less a margin */
+#define DE_SNAP_PATH_MAX 4000    /* path bytes walked; longer: from /proc */
+#define DE_SNAP_PATH_STEPS 512   /* dentries + mount crossings per path */
+#define DE_SNAP_FD_WORDS 2048    /* open_fds words popcounted (131072 fds) */
+
+/* de_snap_field.field */
+enum de_snap_fld { DE_SNAP_FLD_EXE, DE_SNAP_FLD_CWD, DE_SNAP_FLD_ROOT, DE_SNAP_FLD_CGROUP,
+		   DE_SNAP_FLD_FD, DE_SNAP_FLD__COUNT };
+
+/* de_snap_field.status besides 0 (done) and negative errnos (-ENOENT: the
+ * task has no such object, as /proc says for a zombie) */
+#define DE_SNAP_FALLBACK 1
+
+/* de_snap_field.flags */
+#define DE_SNAP_P_DELETED 0x1   /* d_unlinked(): /proc appends " (deleted)" */
+#define DE_SNAP_P_DNAME 0x2     /* simple_dname(): "/NAME (deleted)" (memfd) */
+#define DE_SNAP_P_RESET 0x4     /* the walk escaped its root: the path is "/" */
+#define DE_SNAP_P_CG_DEAD 0x8   /* cgroup removed: /proc appends " (deleted)" */
+
+/* One path component (a dentry or kernfs name), NUL-padded to 8 bytes. */
+struct de_snap_name {
+	__u16 kind;      /* DE_SNAP_NAME */
+	__u8 field;      /* enum de_snap_fld */
+	__u8 len;        /* name bytes that follow (names are <= 255 bytes) */
+	__u32 size;
+};
+
+/* How a field ended, after its names (paths) or alone (fd count). */
+struct de_snap_field {
+	__u16 kind;      /* DE_SNAP_FIELD */
+	__u8 field;
+	__u8 flags;      /* DE_SNAP_P_* */
+	__u32 size;      /* 16 */
+	__s32 status;    /* 0, DE_SNAP_FALLBACK or a negative errno */
+	__u32 value;     /* exe: the inode's link count; fd: the open fd count */
+};
 
 /* flags */
 #define DE_SNAP_F_MM 0x1            /* has an mm: argv, vsize, rss, exe are valid */

@@ -175,5 +175,45 @@ struct linux_binprm___de_ev {
 } PAI;
 /* ---- end of events.bpf.c ---- */
 
+/* ---- process snapshot: paths, fd count, cgroup (snapshot.bpf.c) ----
+ * Fields of structs declared above that only the snapshot reads come as
+ * "___snap" flavours (CO-RE matches them to the same kernel struct). */
+struct qstr { u32 len; const unsigned char *name; } PAI;
+struct hlist_bl_node { struct hlist_bl_node *next, **pprev; } PAI;
+struct dentry;
+struct dentry_operations { char *(*d_dname)(struct dentry *, char *, int); } PAI;
+struct dentry {
+	struct hlist_bl_node d_hash;
+	struct dentry *d_parent;
+	struct qstr d_name;
+	const struct dentry_operations *d_op;
+} PAI;
+struct vfsmount { struct dentry *mnt_root; } PAI;
+struct mount {
+	struct mount *mnt_parent;
+	struct dentry *mnt_mountpoint;
+	struct vfsmount mnt;
+} PAI;
+struct path { struct vfsmount *mnt; struct dentry *dentry; } PAI;
+struct fs_struct { struct path root, pwd; } PAI;
+struct fdtable { unsigned int max_fds; struct file **fd; unsigned long *open_fds; } PAI;
+struct files_struct { struct fdtable *fdt; } PAI;
+struct kernfs_node { const char *name; } PAI;
+/* the parent link: __parent since 6.15, parent before */
+struct kernfs_node___v615 { struct kernfs_node *__parent; } PAI;
+struct kernfs_node___old { struct kernfs_node *parent; } PAI;
+struct cgroup_subsys_state { unsigned int flags; } PAI;
+struct cgroup { struct cgroup_subsys_state self; struct kernfs_node *kn; } PAI;
+struct css_set { struct cgroup *dfl_cgrp; } PAI;
+struct cgroup_namespace___snap { struct css_set *root_cset; } PAI;
+struct file___snap { struct path f_path; } PAI;
+struct inode___snap { unsigned int i_nlink; } PAI;
+struct task_struct___snap {
+	struct fs_struct *fs;
+	struct files_struct *files;
+	struct css_set *cgroups;
+} PAI;
+/* ---- end of the process snapshot block ---- */
+
 #undef PAI
 #endif

@@ -58,6 +58,7 @@ struct ps {
 	unsigned watch_secs;
 	enum ps_source source;
 	bool bpf_noticed; /* the auto fallback notice was printed */
+	struct de_bpfsnap_prog *prog; /* loaded once, kept across --watch redraws */
 	const struct de_col *cols[PS_MAX_COLS];
 	unsigned ncols;
 	struct filter filters[PS_MAX_FILTERS];
@@ -102,9 +103,9 @@ static void usage(FILE *out)
 		"                      see collector.redact_env)\n"
 		"\n"
 		"Source:\n"
-		"  --source SRC        proc (default): /proc only; bpf (experimental, needs a build\n"
-		"                      with -Dbpf=enabled and root): a BPF task iterator, or fail\n"
-		"                      saying why; auto: the iterator when it loads, else /proc\n"
+		"  --source SRC        auto (default): a BPF task iterator when it loads (root,\n"
+		"                      kernel BTF, a build with BPF), else /proc; bpf: the\n"
+		"                      iterator or fail saying why; proc: /proc only\n"
 		"\n"
 		"Selection (all must match):\n"
 		"  -p, --pid LIST      only these pids (comma-separated)\n"
@@ -610,30 +611,43 @@ static unsigned bpf_known(size_t i, struct de_proc *p, void *ud)
 	return de_bpfsnap_fill(ud, i, p);
 }
 
-/* The BPF snapshot, or NULL for /proc (auto, with a notice). *err < 0 when
- * --source bpf cannot have it. */
+/* The BPF snapshot, or NULL for /proc (auto, with a notice once). *err < 0
+ * when --source bpf cannot have it. The program is loaded on first use and
+ * kept for the next snapshot (--watch). */
 static struct de_bpfsnap *take_bpf(struct ps *ps, const struct de_proc_opts *po, int *err)
 {
 	*err = 0;
-	if (ps->source == SRC_PROC || strcmp(po->proc_root ? po->proc_root : "/proc", "/proc") != 0)
+	if (ps->source == SRC_PROC || ps->bpf_noticed)
 		return NULL;
 	char why[256];
+	int e = 0;
+	if (strcmp(po->proc_root ? po->proc_root : "/proc", "/proc") != 0) {
+		snprintf(why, sizeof(why), "the process root is not /proc");
+		e = -EINVAL;
+	} else if (!ps->prog) {
+		e = de_bpfsnap_open(po->argv_max_bytes, &ps->prog, why, sizeof(why));
+		if (e == 0 && getenv("DE_BPF_STATS"))
+			fprintf(stderr, "daemoneye: bpf: program load and verification %.1f ms\n",
+				(double)de_bpfsnap_prog_load_ns(ps->prog) / 1e6);
+	}
 	struct de_bpfsnap *snap = NULL;
-	int e = de_bpfsnap_take(po->argv_max_bytes, &snap, why, sizeof(why));
+	if (e == 0)
+		e = de_bpfsnap_read(ps->prog, &snap, why, sizeof(why));
 	if (e == 0) {
 		if (getenv("DE_BPF_STATS"))
-			fprintf(stderr, "daemoneye: bpf: %zu processes, %zu bytes, load %.1f ms, read %.1f ms\n",
+			fprintf(stderr, "daemoneye: bpf: %zu processes, %zu bytes, read %.1f ms\n",
 				de_bpfsnap_count(snap), de_bpfsnap_bytes(snap),
-				(double)de_bpfsnap_load_ns(snap) / 1e6,
 				(double)de_bpfsnap_read_ns(snap) / 1e6);
 		return snap;
 	}
 	if (ps->source == SRC_BPF) {
 		log_error("--source bpf: %s", why);
 		*err = e;
-	} else if (!ps->bpf_noticed) {
-		log_info("reading /proc: no BPF snapshot (%s)", why);
-		ps->bpf_noticed = true;
+	} else {
+		/* expected without root: say it only when debugging */
+		de_log(geteuid() ? DE_LOG_DEBUG : DE_LOG_INFO,
+		       "reading /proc: no BPF snapshot (%s)", why);
+		ps->bpf_noticed = true; /* and /proc from now on */
 	}
 	return NULL;
 }
@@ -691,9 +705,9 @@ int cmd_ps_main(int argc, char **argv)
 		{ NULL, 0, NULL, 0 },
 	};
 	struct de_cli_common common = { 0 };
-	/* /proc is the default source until the BPF snapshot is faster and
-	 * complete (docs/BENCHMARKS.md); the iterator is opt-in. */
-	struct ps ps = { .format = PS_TABLE, .header = true, .out = stdout, .source = SRC_PROC };
+	/* The BPF task iterator when it loads (root, BTF, a BPF build), else
+	 * /proc (docs/BENCHMARKS.md) */
+	struct ps ps = { .format = PS_TABLE, .header = true, .out = stdout, .source = SRC_AUTO };
 	const char *columns = NULL;
 	bool capture_env = false;
 	int opt, ret = DE_EXIT_FAIL;
@@ -838,6 +852,7 @@ int cmd_ps_main(int argc, char **argv)
 	}
 	ret = DE_EXIT_OK;
 out:
+	de_bpfsnap_close(ps.prog);
 	free_rows(&ps);
 	free(ps.rows);
 	de_buf_free(&ps.line);

@@ -49,7 +49,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		size_t len = n < sizeof(path) - 1 ? n : sizeof(path) - 1;
 		memcpy(path, buf, len);
 		path[len] = '\0';
-		de_exe_classify(path, strnlen(path, len), &del, &memfd);
+		size_t plen = strnlen(path, len);
+		size_t kept = de_exe_classify_links(path, plen, true, len & 1, &del, &memfd);
+		if (kept > plen || path[kept] != '\0')
+			__builtin_trap(); /* the name kept is a C string within the input */
 		break;
 	}
 	default:

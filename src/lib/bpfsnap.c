@@ -18,11 +18,16 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "buf.h"
+#include "fileio.h"
 #include "macros.h"
+#include "procparse.h"
 #include "snapshot.h"
 #include "snapshot.skel.h"
 
@@ -35,11 +40,26 @@ struct thread_sums {
 	struct de_snap_io io;
 };
 
+/* Per process: its record and how each walked field ended. */
+struct proc_ix {
+	const struct de_snap_proc *r;             /* into buf */
+	int32_t status[DE_SNAP_FLD__COUNT];       /* 0, DE_SNAP_FALLBACK, -errno; */
+	uint32_t value[DE_SNAP_FLD__COUNT];       /* DE_SNAP_FALLBACK until seen */
+	uint32_t off[DE_SNAP_FLD__COUNT];         /* path strings, into the arena */
+	uint32_t cid_off;                         /* container id, UINT32_MAX: none */
+	const char *runtime;
+	uint32_t sum;                             /* index in sums, 0: no other threads */
+	bool exe_deleted, exe_memfd;
+};
+
 struct de_bpfsnap {
 	char *buf;
 	size_t len;
-	const struct de_snap_proc **procs; /* into buf, sorted by tgid */
-	struct thread_sums *sums;
+	struct proc_ix *procs; /* sorted by tgid */
+	struct de_buf arena;   /* assembled paths, NUL-terminated */
+	bool cgroup_v2;        /* /proc/PID/cgroup has a "0::" line to stand for */
+	struct thread_sums *sums; /* [0] is zeros; only multi-threaded processes have one */
+	size_t nsums;
 	size_t n;
 	/* Kernel 6.18 was seen to leave pid 1 (and its threads) out of the task
 	 * iterator: then index 0 is pid 1, to be read from /proc whole. */
@@ -85,8 +105,8 @@ static void set_why(char *why, size_t len, const char *what, int err)
 
 static int cmp_proc(const void *a, const void *b)
 {
-	const struct de_snap_proc *x = *(const struct de_snap_proc *const *)a;
-	const struct de_snap_proc *y = *(const struct de_snap_proc *const *)b;
+	const struct de_snap_proc *x = ((const struct proc_ix *)a)->r;
+	const struct de_snap_proc *y = ((const struct proc_ix *)b)->r;
 	return (x->ids.tgid > y->ids.tgid) - (x->ids.tgid < y->ids.tgid);
 }
 
@@ -95,7 +115,7 @@ static ssize_t find_tgid(const struct de_bpfsnap *s, int32_t tgid)
 	size_t lo = 0, hi = s->n;
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
-		int32_t v = s->procs[mid]->ids.tgid;
+		int32_t v = s->procs[mid].r->ids.tgid;
 		if (v == tgid)
 			return (ssize_t)mid;
 		if (v < tgid)
@@ -117,49 +137,161 @@ static void add_io(struct de_snap_io *a, const struct de_snap_io *b)
 	a->cancelled_write_bytes += b->cancelled_write_bytes;
 }
 
-/* Walk the records twice: index the processes, then add up the threads. */
+/* Names of the path being read, leaf first (positions in buf). */
+struct names {
+	size_t *pos;
+	size_t n, cap;
+};
+
+/* The string /proc shows for a walked path: "/" and the names root first,
+ * or "/" alone, with the suffixes the kernel adds. Appended to the arena
+ * with its NUL; returns its offset or a negative errno. */
+static int64_t assemble(struct de_bpfsnap *s, const struct names *nm, uint8_t flags)
+{
+	size_t off = s->arena.len;
+	if (nm->n == 0 || (flags & DE_SNAP_P_RESET)) {
+		de_buf_putc(&s->arena, '/');
+	} else {
+		for (size_t k = nm->n; k-- > 0;) {
+			const struct de_snap_name *h = (const void *)(s->buf + nm->pos[k]);
+			de_buf_putc(&s->arena, '/');
+			de_buf_append(&s->arena, h + 1, h->len);
+		}
+	}
+	if (flags & (DE_SNAP_P_DELETED | DE_SNAP_P_DNAME | DE_SNAP_P_CG_DEAD))
+		de_buf_puts(&s->arena, " (deleted)");
+	de_buf_putc(&s->arena, '\0');
+	if (s->arena.err)
+		return s->arena.err;
+	return (int64_t)off;
+}
+
+/* A field record ends the names before it: keep the path (or the count). */
+static int end_field(struct de_bpfsnap *s, struct proc_ix *ix, const struct de_snap_field *f,
+		     struct names *nm)
+{
+	ix->status[f->field] = f->status;
+	ix->value[f->field] = f->value;
+	if (f->field == DE_SNAP_FLD_FD || f->status != 0)
+		return 0;
+	if (f->field == DE_SNAP_FLD_CGROUP && !s->cgroup_v2) {
+		ix->status[f->field] = DE_SNAP_FALLBACK; /* /proc shows v1 paths */
+		return 0;
+	}
+	int64_t off = assemble(s, nm, f->flags);
+	if (off < 0)
+		return (int)off;
+	if (off > UINT32_MAX - 4096)
+		return -E2BIG;
+	ix->off[f->field] = (uint32_t)off;
+	char *path = s->arena.data + off;
+	size_t len = s->arena.len - (size_t)off - 1;
+	if (f->field == DE_SNAP_FLD_EXE) {
+		de_exe_classify_links(path, len, true, f->value, &ix->exe_deleted, &ix->exe_memfd);
+	} else if (f->field == DE_SNAP_FLD_CGROUP) {
+		char id[65];
+		if (de_container_id(path, id, &ix->runtime)) {
+			ix->cid_off = (uint32_t)s->arena.len;
+			de_buf_append(&s->arena, id, strlen(id) + 1);
+		}
+	}
+	return s->arena.err;
+}
+
+static int add_name(struct names *nm, size_t pos)
+{
+	if (nm->n == nm->cap) {
+		size_t cap = nm->cap ? 2 * nm->cap : 64;
+		size_t *np = realloc(nm->pos, cap * sizeof(*np));
+		if (!np)
+			return -ENOMEM;
+		nm->pos = np;
+		nm->cap = cap;
+	}
+	nm->pos[nm->n++] = pos;
+	return 0;
+}
+
+/* Walk the records twice: index the processes (assembling their paths),
+ * then add up the threads. */
 static int index_records(struct de_bpfsnap *s)
 {
 	size_t cap = 0, pos = 0;
+	struct names nm = { 0 };
+	struct proc_ix *cur = NULL;
+	int ret = 0;
 	while (pos + 8 <= s->len) {
 		uint16_t kind;
 		uint32_t size;
 		memcpy(&kind, s->buf + pos, sizeof(kind));
 		memcpy(&size, s->buf + pos + 4, sizeof(size));
+		ret = -EPROTO;
 		if (size < 8 || size % 8 || size > s->len - pos)
-			return -EPROTO;
+			goto out;
 		if (kind == DE_SNAP_PROC) {
 			const struct de_snap_proc *r = (const void *)(s->buf + pos);
 			if (size < sizeof(*r) ||
 			    size - sizeof(*r) < (size_t)r->ids.ngroups_copied * 4 + r->ids.argv_len + 4 ||
 			    r->ids.ngroups_copied > DE_SNAP_GROUPS_MAX)
-				return -EPROTO;
+				goto out;
 			if (s->n == cap) {
 				cap = cap ? 2 * cap : 1024;
-				const struct de_snap_proc **np = realloc(s->procs, cap * sizeof(*np));
+				struct proc_ix *np = realloc(s->procs, cap * sizeof(*np));
+				ret = -ENOMEM;
 				if (!np)
-					return -ENOMEM;
+					goto out;
 				s->procs = np;
 			}
-			s->procs[s->n++] = r;
+			cur = &s->procs[s->n++];
+			*cur = (struct proc_ix){ .r = r, .cid_off = UINT32_MAX };
+			for (int f = 0; f < DE_SNAP_FLD__COUNT; f++)
+				cur->status[f] = DE_SNAP_FALLBACK;
+			nm.n = 0;
+		} else if (kind == DE_SNAP_NAME) {
+			const struct de_snap_name *h = (const void *)(s->buf + pos);
+			if (!cur || h->field >= DE_SNAP_FLD__COUNT || (size_t)h->len + 8 > size)
+				goto out;
+			ret = add_name(&nm, pos);
+			if (ret < 0)
+				goto out;
+		} else if (kind == DE_SNAP_FIELD) {
+			const struct de_snap_field *f = (const void *)(s->buf + pos);
+			if (!cur || size < sizeof(*f) || f->field >= DE_SNAP_FLD__COUNT)
+				goto out;
+			ret = end_field(s, cur, f, &nm);
+			if (ret < 0)
+				goto out;
+			nm.n = 0;
 		} else if (kind != DE_SNAP_THREAD) {
-			return -EPROTO;
+			goto out;
 		}
 		pos += size;
 	}
+	ret = -EPROTO;
 	if (pos != s->len)
-		return -EPROTO;
+		goto out;
+	ret = 0;
 	/* the iterator walks pids in increasing order; make sure of it */
 	for (size_t i = 1; i < s->n; i++) {
-		if (s->procs[i - 1]->ids.tgid >= s->procs[i]->ids.tgid) {
+		if (s->procs[i - 1].r->ids.tgid >= s->procs[i].r->ids.tgid) {
 			qsort(s->procs, s->n, sizeof(*s->procs), cmp_proc);
 			break;
 		}
 	}
-	s->sums = calloc(s->n ? s->n : 1, sizeof(*s->sums));
+out:
+	free(nm.pos);
+	return ret;
+}
+
+/* Add the other threads' counters to their processes. */
+static int sum_threads(struct de_bpfsnap *s)
+{
+	size_t cap = 16;
+	s->sums = calloc(cap, sizeof(*s->sums));
 	if (!s->sums)
 		return -ENOMEM;
-	for (pos = 0; pos < s->len;) {
+	s->nsums = 1;
+	for (size_t pos = 0; pos < s->len;) {
 		uint16_t kind;
 		uint32_t size;
 		memcpy(&kind, s->buf + pos, sizeof(kind));
@@ -169,7 +301,19 @@ static int index_records(struct de_bpfsnap *s)
 			memcpy(&t, s->buf + pos, sizeof(t));
 			ssize_t i = find_tgid(s, t.tgid);
 			if (i >= 0) { /* else its process was gone when visited */
-				struct thread_sums *sum = &s->sums[i];
+				struct proc_ix *ix = &s->procs[i];
+				if (!ix->sum) {
+					if (s->nsums == cap) {
+						struct thread_sums *ns = realloc(s->sums, 2 * cap * sizeof(*ns));
+						if (!ns)
+							return -ENOMEM;
+						memset(ns + cap, 0, cap * sizeof(*ns));
+						s->sums = ns;
+						cap *= 2;
+					}
+					ix->sum = (uint32_t)s->nsums++;
+				}
+				struct thread_sums *sum = &s->sums[ix->sum];
 				sum->utime += t.utime;
 				sum->stime += t.stime;
 				sum->rtime += t.sum_exec_runtime;
@@ -181,6 +325,23 @@ static int index_records(struct de_bpfsnap *s)
 		pos += size;
 	}
 	return 0;
+}
+
+/* Whether /proc/PID/cgroup has a unified ("0::") line, the one the
+ * iterator's cgroup path stands for (procparse prefers it). Without it
+ * (cgroup v1 only) the cgroup comes from /proc. */
+static bool has_cgroup_v2_line(void)
+{
+	char buf[4096];
+	ssize_t n = de_read_file_at(AT_FDCWD, "/proc/self/cgroup", buf, sizeof(buf));
+	if (n == -EFBIG)
+		n = (ssize_t)strlen(buf);
+	if (n < 0)
+		return false;
+	for (const char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL)
+		if (strncmp(l, "0::", 3) == 0)
+			return true;
+	return false;
 }
 
 static int read_all(int fd, struct de_bpfsnap *s)
@@ -207,64 +368,115 @@ static int read_all(int fd, struct de_bpfsnap *s)
 	}
 }
 
-int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
-{
-	struct de_bpfsnap *s = calloc(1, sizeof(*s));
-	struct de_snapshot_bpf *skel = NULL;
-	struct bpf_link *link = NULL;
-	int iter_fd = -1, ret;
-	if (!s)
-		return -ENOMEM;
-	s->argv_max = argv_max_bytes;
-	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
-	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
-	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
+struct de_bpfsnap_prog {
+	struct de_snapshot_bpf *skel;
+	struct bpf_link *link;
+	uint32_t argv_max;
+	uint64_t load_ns;
+	bool cgroup_v2;
+	int memfd; /* a memfd the program learns simple_dname() from (probe_fd) */
+};
 
+int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
+		    size_t why_len)
+{
+	struct de_bpfsnap_prog *pr = calloc(1, sizeof(*pr));
+	int ret = 0;
+	if (!pr)
+		return -ENOMEM;
+	pr->argv_max = argv_max_bytes;
+	pr->memfd = -1;
 	uint64_t t0 = now_ns();
 	libbpf_set_print(libbpf_print);
-	skel = de_snapshot_bpf__open();
-	if (!skel) {
+	/* DE_BPF_DEBUG=2: the verifier's statistics (time, instructions) */
+	static char vlog[1 << 16];
+	const char *dbg = getenv("DE_BPF_DEBUG");
+	bool vstats = dbg && strcmp(dbg, "2") == 0;
+	LIBBPF_OPTS(bpf_object_open_opts, oo, .kernel_log_buf = vstats ? vlog : NULL,
+		    .kernel_log_size = vstats ? sizeof(vlog) : 0, .kernel_log_level = vstats ? 4 : 0);
+	pr->skel = de_snapshot_bpf__open_opts(&oo);
+	if (!pr->skel) {
 		ret = de_neg_errno();
 		set_why(why, why_len, "opening the BPF object", ret);
 		goto out;
 	}
-	skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes : DE_SNAP_ARGV_MAX;
-	ret = de_snapshot_bpf__load(skel);
+	pr->skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes
+								       : DE_SNAP_ARGV_MAX;
+	ret = de_snapshot_bpf__load(pr->skel);
 	if (ret < 0) {
 		set_why(why, why_len, "loading the BPF task iterator", ret);
 		goto out;
 	}
-	link = bpf_program__attach_iter(skel->progs.de_snapshot, NULL);
-	if (!link) {
+	if (vstats)
+		fprintf(stderr, "%s", vlog);
+	pr->link = bpf_program__attach_iter(pr->skel->progs.de_snapshot, NULL);
+	if (!pr->link) {
 		ret = de_neg_errno();
 		set_why(why, why_len, "attaching the BPF task iterator", ret);
 		goto out;
 	}
+	pr->load_ns = now_ns() - t0;
+	/* a low fd: the program looks only at the reader's first 64 */
+	pr->memfd = memfd_create("daemoneye-probe", MFD_CLOEXEC);
+	pr->skel->data->probe_fd = pr->memfd >= 0 && pr->memfd < 64 ? pr->memfd : -1;
+	pr->cgroup_v2 = has_cgroup_v2_line();
+out:
+	if (ret < 0) {
+		de_bpfsnap_close(pr);
+		return ret;
+	}
+	*out = pr;
+	return 0;
+}
+
+void de_bpfsnap_close(struct de_bpfsnap_prog *pr)
+{
+	if (!pr)
+		return;
+	bpf_link__destroy(pr->link);
+	de_snapshot_bpf__destroy(pr->skel);
+	if (pr->memfd >= 0)
+		close(pr->memfd);
+	free(pr);
+}
+
+uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { return pr->load_ns; }
+
+int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	struct de_bpfsnap *s = calloc(1, sizeof(*s));
+	int iter_fd = -1, ret;
+	if (!s)
+		return -ENOMEM;
+	s->argv_max = pr->argv_max;
+	s->cgroup_v2 = pr->cgroup_v2;
+	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
+	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
+	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
 	uint64_t t1 = now_ns();
-	iter_fd = bpf_iter_create(bpf_link__fd(link));
+	iter_fd = bpf_iter_create(bpf_link__fd(pr->link));
 	if (iter_fd < 0) {
 		ret = iter_fd < -1 ? iter_fd : de_neg_errno();
 		set_why(why, why_len, "creating the BPF iterator", ret);
 		goto out;
 	}
 	ret = read_all(iter_fd, s);
-	s->load_ns = t1 - t0;
 	s->read_ns = now_ns() - t1;
 	if (ret < 0) {
 		set_why(why, why_len, "reading the BPF iterator", ret);
 		goto out;
 	}
 	ret = index_records(s);
+	if (ret == 0)
+		ret = sum_threads(s);
 	if (ret < 0)
 		set_why(why, why_len, "parsing the BPF iterator's records", ret);
 	else
-		s->pid1_from_proc = (s->n == 0 || s->procs[0]->ids.tgid != 1) &&
+		s->pid1_from_proc = (s->n == 0 || s->procs[0].r->ids.tgid != 1) &&
 				    access("/proc/1", F_OK) == 0;
 out:
 	if (iter_fd >= 0)
 		close(iter_fd);
-	bpf_link__destroy(link);
-	de_snapshot_bpf__destroy(skel);
 	if (ret < 0) {
 		de_bpfsnap_free(s);
 		return ret;
@@ -273,13 +485,26 @@ out:
 	return 0;
 }
 
+int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	struct de_bpfsnap_prog *pr = NULL;
+	int ret = de_bpfsnap_open(argv_max_bytes, &pr, why, why_len);
+	if (ret < 0)
+		return ret;
+	ret = de_bpfsnap_read(pr, out, why, why_len);
+	if (ret == 0)
+		(*out)->load_ns = pr->load_ns;
+	de_bpfsnap_close(pr);
+	return ret;
+}
+
 size_t de_bpfsnap_count(const struct de_bpfsnap *s) { return s->n + s->pid1_from_proc; }
 
 int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i)
 {
 	if (s->pid1_from_proc && i-- == 0)
 		return 1;
-	return s->procs[i]->ids.tgid;
+	return s->procs[i].r->ids.tgid;
 }
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { return s->len; }
 uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s) { return s->load_ns; }
@@ -291,6 +516,7 @@ void de_bpfsnap_free(struct de_bpfsnap *s)
 		return;
 	free(s->buf);
 	free(s->procs);
+	de_buf_free(&s->arena);
 	free(s->sums);
 	free(s);
 }
@@ -342,10 +568,11 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 		p->pid = 1;
 		return 0; /* all of it from /proc */
 	}
-	const struct de_snap_proc *r = s->procs[i];
+	const struct proc_ix *ix = &s->procs[i];
+	const struct de_snap_proc *r = ix->r;
 	const struct de_snap_ids *d = &r->ids;
 	const struct de_snap_res *x = &r->res;
-	const struct thread_sums *sum = &s->sums[i];
+	const struct thread_sums *sum = &s->sums[ix->sum];
 	unsigned have = DE_PF_BIT(DE_PF_STAT) | DE_PF_BIT(DE_PF_STATUS) | DE_PF_BIT(DE_PF_IO);
 
 	memset(p, 0, offsetof(struct de_proc, groups));
@@ -408,10 +635,60 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 	if (x->flags & DE_SNAP_F_NS) {
 		for (int k = 0; k < DE_NS__COUNT && k < DE_SNAP_NS; k++)
 			p->ns[k] = x->ns[k];
-		have |= DE_PF_BIT(DE_PF_NS);
+	} else {
+		/* no nsproxy: the task has exited (a zombie) or is exiting, and
+		 * /proc/PID/ns/{mnt,net,...} are gone too (ENOENT) */
+		p->err[DE_PF_NS] = -ENOENT;
 	}
+	have |= DE_PF_BIT(DE_PF_NS);
+	/* what the walks found: fd count, cgroup, and (not for kernel
+	 * threads) the exe, cwd and root paths */
+	if (ix->status[DE_SNAP_FLD_FD] == 0) {
+		p->fd_count = ix->value[DE_SNAP_FLD_FD];
+		have |= DE_PF_BIT(DE_PF_FD);
+	}
+	if (ix->status[DE_SNAP_FLD_CGROUP] == 0) {
+		p->cgroup = s->arena.data + ix->off[DE_SNAP_FLD_CGROUP];
+		if (ix->cid_off != UINT32_MAX) {
+			p->container_id = s->arena.data + ix->cid_off;
+			p->container_runtime = ix->runtime;
+		}
+		have |= DE_PF_BIT(DE_PF_CGROUP);
+	}
+	/* A kernel thread's name in /proc is its full name (kthread
+	 * full_name; a workqueue worker's "+desc"/"-desc"), which the iterator
+	 * does not build: kernel threads are read from /proc whole (a few
+	 * dozen; p stays filled for callers that want the iterator's view). */
 	if (p->kthread)
-		return have;
+		return 0;
+	static const struct {
+		enum de_snap_fld f;
+		enum de_pf g;
+	} paths[] = { { DE_SNAP_FLD_EXE, DE_PF_EXE }, { DE_SNAP_FLD_CWD, DE_PF_CWD },
+		      { DE_SNAP_FLD_ROOT, DE_PF_ROOT } };
+	for (size_t k = 0; k < DE_ARRAY_SIZE(paths); k++) {
+		int32_t st = ix->status[paths[k].f];
+		if (st == DE_SNAP_FALLBACK)
+			continue;
+		if (st == 0) {
+			const char *path = s->arena.data + ix->off[paths[k].f];
+			if (paths[k].f == DE_SNAP_FLD_EXE)
+				p->exe = path;
+			else if (paths[k].f == DE_SNAP_FLD_CWD)
+				p->cwd = path;
+			else
+				p->root = path;
+		}
+		p->err[paths[k].g] = st;
+		have |= DE_PF_BIT(paths[k].g);
+	}
+	p->exe_deleted = ix->exe_deleted;
+	p->exe_memfd = ix->exe_memfd;
+	/* no executable (exited): /proc cannot stat it either */
+	if (ix->status[DE_SNAP_FLD_EXE] == -ENOENT && !(x->flags & DE_SNAP_F_EXE)) {
+		p->err[DE_PF_EXE_FILE] = -ENOENT;
+		have |= DE_PF_BIT(DE_PF_EXE_FILE);
+	}
 	if (x->flags & DE_SNAP_F_EXE) {
 		unsigned maj = (unsigned)(x->exe_dev >> 20), min = (unsigned)(x->exe_dev & 0xfffff);
 		p->exe_file = (struct de_file_id){
@@ -457,6 +734,29 @@ int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why,
 	return -EOPNOTSUPP;
 }
 
+struct de_bpfsnap_prog {
+	int unused;
+};
+
+int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
+		    size_t why_len)
+{
+	(void)argv_max_bytes;
+	*out = NULL;
+	snprintf(why, why_len, "built without BPF support");
+	return -EOPNOTSUPP;
+}
+
+int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	(void)pr;
+	*out = NULL;
+	snprintf(why, why_len, "built without BPF support");
+	return -EOPNOTSUPP;
+}
+
+void de_bpfsnap_close(struct de_bpfsnap_prog *pr) { (void)pr; }
+uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { (void)pr; return 0; }
 size_t de_bpfsnap_count(const struct de_bpfsnap *s) { (void)s; return 0; }
 int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i) { (void)s; (void)i; return 0; }
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { (void)s; return 0; }

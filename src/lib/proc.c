@@ -374,14 +374,8 @@ static void read_exe(struct de_proc_reader *r, int dfd, struct de_proc *p)
 		p->err[DE_PF_EXE] = (int)n;
 		return;
 	}
-	size_t len = de_exe_classify(r->exe, (size_t)n, &p->exe_deleted, &p->exe_memfd);
-	/* The kernel appends " (deleted)" to unlinked files, but a file can
-	 * also be named that: believe the suffix only when the file has no
-	 * links left (memfds always look deleted). */
-	if (p->exe_deleted && have_stat && st.st_nlink > 0 && !p->exe_memfd) {
-		r->exe[len] = ' '; /* undo the cut: the name really ends so */
-		p->exe_deleted = false;
-	}
+	de_exe_classify_links(r->exe, (size_t)n, have_stat, have_stat ? st.st_nlink : 0,
+			      &p->exe_deleted, &p->exe_memfd);
 	p->exe = r->exe;
 }
 

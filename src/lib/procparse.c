@@ -481,6 +481,18 @@ size_t de_exe_classify(char *path, size_t len, bool *deleted, bool *memfd)
 	return len;
 }
 
+size_t de_exe_classify_links(char *path, size_t len, bool have_nlink, uint64_t nlink,
+			     bool *deleted, bool *memfd)
+{
+	size_t kept = de_exe_classify(path, len, deleted, memfd);
+	if (*deleted && have_nlink && nlink > 0 && !*memfd) {
+		path[kept] = ' '; /* undo the cut: the name really ends so */
+		*deleted = false;
+		kept = len;
+	}
+	return kept;
+}
+
 uint32_t de_cmdline_argc(const char *buf, size_t n)
 {
 	uint32_t argc = 0;

@@ -92,6 +92,13 @@ int de_container_id(const char *path, char id[65], const char **runtime);
  * Modifies path in place; returns its new length. */
 size_t de_exe_classify(char *path, size_t len, bool *deleted, bool *memfd);
 
+/* de_exe_classify(), believing the " (deleted)" suffix only when the file
+ * has no links left (nlink, when known: have_nlink): the kernel appends it
+ * to unlinked files, but a file can also be named so (memfds always look
+ * deleted). Returns the length kept. */
+size_t de_exe_classify_links(char *path, size_t len, bool have_nlink, uint64_t nlink,
+			     bool *deleted, bool *memfd);
+
 /* Count the arguments of a NUL-separated /proc/<pid>/cmdline buffer (a
  * missing final NUL still counts the last argument). */
 uint32_t de_cmdline_argc(const char *buf, size_t n);
