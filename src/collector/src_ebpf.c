@@ -48,6 +48,7 @@
 #include <unistd.h>
 
 #include "bpfsnap.h"
+#include "bpfutil.h"
 #include "events.h"
 #include "events.skel.h"
 #include "macros.h"
@@ -90,28 +91,6 @@ static uint64_t clock_ns(clockid_t id)
 	struct timespec ts;
 	clock_gettime(id, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-__attribute__((format(printf, 2, 0)))
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG || !getenv("DE_BPF_DEBUG"))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-static void set_why(char *why, size_t len, const char *what, int err)
-{
-	const char *hint = "";
-	if ((err == -EPERM || err == -EACCES) && geteuid())
-		hint = " (needs root)";
-	else if (err == -EACCES || err == -EINVAL)
-		hint = " (rejected by the kernel's verifier; DE_BPF_DEBUG=1 shows its log)";
-	else if (err == -EPERM)
-		hint = " (BPF not permitted here)";
-	else if (err == -ENOENT || err == -ESRCH || err == -ENOTSUP)
-		hint = " (kernel lacks BTF or these tracepoints)";
-	snprintf(why, len, "%s: %s%s", what, strerror(-err), hint);
 }
 
 /* Whether sched_process_exit passes group_dead (recent kernels): read from
@@ -357,7 +336,7 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	s->ncpus = libbpf_num_possible_cpus();
 	if (s->ncpus <= 0) {
 		ret = s->ncpus < 0 ? s->ncpus : -EIO;
-		set_why(why, why_len, "ebpf: counting possible CPUs", ret);
+		de_bpf_why(why, why_len, "ebpf: counting possible CPUs", ret, "these tracepoints");
 		goto fail;
 	}
 	s->percpu = calloc((size_t)s->ncpus, sizeof(uint64_t));
@@ -367,11 +346,11 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 		goto fail;
 	}
 
-	libbpf_set_print(libbpf_print);
+	de_bpf_quiet_libbpf();
 	s->skel = de_events_bpf__open();
 	if (!s->skel) {
 		ret = de_neg_errno();
-		set_why(why, why_len, "ebpf: opening the BPF object", ret);
+		de_bpf_why(why, why_len, "ebpf: opening the BPF object", ret, "these tracepoints");
 		goto fail;
 	}
 	uint32_t cap = o->cfg->collector.argv_max_bytes;
@@ -385,23 +364,23 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	if (ret == 0)
 		ret = bpf_map__set_max_entries(s->skel->maps.scratch, (uint32_t)s->ncpus);
 	if (ret < 0) {
-		set_why(why, why_len, "ebpf: sizing the ring buffer", ret);
+		de_bpf_why(why, why_len, "ebpf: sizing the ring buffer", ret, "these tracepoints");
 		goto fail;
 	}
 	ret = de_events_bpf__load(s->skel);
 	if (ret < 0) {
-		set_why(why, why_len, "ebpf: loading the tracepoint programs", ret);
+		de_bpf_why(why, why_len, "ebpf: loading the tracepoint programs", ret, "these tracepoints");
 		goto fail;
 	}
 	ret = de_events_bpf__attach(s->skel);
 	if (ret < 0) {
-		set_why(why, why_len, "ebpf: attaching to sched_process_exec/fork/exit", ret);
+		de_bpf_why(why, why_len, "ebpf: attaching to sched_process_exec/fork/exit", ret, "these tracepoints");
 		goto fail;
 	}
 	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_record, s, NULL);
 	if (!s->rb) {
 		ret = de_neg_errno();
-		set_why(why, why_len, "ebpf: mapping the ring buffer", ret);
+		de_bpf_why(why, why_len, "ebpf: mapping the ring buffer", ret, "these tracepoints");
 		goto fail;
 	}
 	/* our own read-only view of the positions: "is anything pending?" */
@@ -411,7 +390,7 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	if (s->positions == MAP_FAILED) {
 		s->positions = NULL;
 		ret = de_neg_errno();
-		set_why(why, why_len, "ebpf: mapping the ring buffer's positions", ret);
+		de_bpf_why(why, why_len, "ebpf: mapping the ring buffer's positions", ret, "these tracepoints");
 		goto fail;
 	}
 	s->next_miss_check_ns = clock_ns(CLOCK_MONOTONIC) + MISS_CHECK_NS;

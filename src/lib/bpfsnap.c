@@ -24,6 +24,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpfutil.h"
 #include "buf.h"
 #include "fileio.h"
 #include "macros.h"
@@ -77,30 +78,6 @@ static uint64_t now_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
-/* libbpf's messages are noise for a user unless debugging (the reason a
- * load failed is reported from errno). */
-__attribute__((format(printf, 2, 0)))
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	if (level == LIBBPF_DEBUG || !getenv("DE_BPF_DEBUG"))
-		return 0;
-	return vfprintf(stderr, fmt, ap);
-}
-
-static void set_why(char *why, size_t len, const char *what, int err)
-{
-	const char *hint = "";
-	if ((err == -EPERM || err == -EACCES) && geteuid())
-		hint = " (needs root)";
-	else if (err == -EACCES || err == -EINVAL)
-		hint = " (rejected by the kernel's verifier; DE_BPF_DEBUG=1 shows its log)";
-	else if (err == -EPERM)
-		hint = " (BPF not permitted here)";
-	else if (err == -ENOENT || err == -ESRCH)
-		hint = " (kernel lacks BTF or task iterators)";
-	snprintf(why, len, "%s: %s%s", what, strerror(-err), hint);
 }
 
 static int cmp_proc(const void *a, const void *b)
@@ -387,7 +364,7 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 	pr->argv_max = argv_max_bytes;
 	pr->memfd = -1;
 	uint64_t t0 = now_ns();
-	libbpf_set_print(libbpf_print);
+	de_bpf_quiet_libbpf();
 	/* DE_BPF_DEBUG=2: the verifier's statistics (time, instructions) */
 	static char vlog[1 << 16];
 	const char *dbg = getenv("DE_BPF_DEBUG");
@@ -397,14 +374,14 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 	pr->skel = de_snapshot_bpf__open_opts(&oo);
 	if (!pr->skel) {
 		ret = de_neg_errno();
-		set_why(why, why_len, "opening the BPF object", ret);
+		de_bpf_why(why, why_len, "opening the BPF object", ret, "task iterators");
 		goto out;
 	}
 	pr->skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes
 								       : DE_SNAP_ARGV_MAX;
 	ret = de_snapshot_bpf__load(pr->skel);
 	if (ret < 0) {
-		set_why(why, why_len, "loading the BPF task iterator", ret);
+		de_bpf_why(why, why_len, "loading the BPF task iterator", ret, "task iterators");
 		goto out;
 	}
 	if (vstats)
@@ -412,7 +389,7 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 	pr->link = bpf_program__attach_iter(pr->skel->progs.de_snapshot, NULL);
 	if (!pr->link) {
 		ret = de_neg_errno();
-		set_why(why, why_len, "attaching the BPF task iterator", ret);
+		de_bpf_why(why, why_len, "attaching the BPF task iterator", ret, "task iterators");
 		goto out;
 	}
 	pr->load_ns = now_ns() - t0;
@@ -457,20 +434,20 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 	iter_fd = bpf_iter_create(bpf_link__fd(pr->link));
 	if (iter_fd < 0) {
 		ret = iter_fd < -1 ? iter_fd : de_neg_errno();
-		set_why(why, why_len, "creating the BPF iterator", ret);
+		de_bpf_why(why, why_len, "creating the BPF iterator", ret, "task iterators");
 		goto out;
 	}
 	ret = read_all(iter_fd, s);
 	s->read_ns = now_ns() - t1;
 	if (ret < 0) {
-		set_why(why, why_len, "reading the BPF iterator", ret);
+		de_bpf_why(why, why_len, "reading the BPF iterator", ret, "task iterators");
 		goto out;
 	}
 	ret = index_records(s);
 	if (ret == 0)
 		ret = sum_threads(s);
 	if (ret < 0)
-		set_why(why, why_len, "parsing the BPF iterator's records", ret);
+		de_bpf_why(why, why_len, "parsing the BPF iterator's records", ret, "task iterators");
 	else
 		s->pid1_from_proc = (s->n == 0 || s->procs[0].r->ids.tgid != 1) &&
 				    access("/proc/1", F_OK) == 0;

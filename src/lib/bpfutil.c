@@ -1,0 +1,41 @@
+/* bpfutil.c: libbpf logging and failure reasons (see bpfutil.h). */
+#include "bpfutil.h"
+
+#include <bpf/libbpf.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+__attribute__((format(printf, 2, 0)))
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG || !getenv("DE_BPF_DEBUG"))
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+void de_bpf_quiet_libbpf(void)
+{
+	libbpf_set_print(libbpf_print);
+}
+
+void de_bpf_why(char *why, size_t len, const char *what, int err, const char *feature)
+{
+	const char *hint = "", *tail = "";
+	if ((err == -EPERM || err == -EACCES) && geteuid())
+		hint = " (needs root)";
+	else if (err == -EACCES || err == -EINVAL)
+		hint = " (rejected by the kernel's verifier; DE_BPF_DEBUG=1 shows its log)";
+	else if (err == -EPERM)
+		hint = " (BPF not permitted here)";
+	else if (err == -ENOENT || err == -ESRCH || err == -ENOTSUP) {
+		hint = " (kernel lacks BTF or ";
+		tail = ")";
+	}
+	de_why(why, len, "%s: %s%s%s%s", what, strerror(-err), hint, *tail ? feature : "", tail);
+}

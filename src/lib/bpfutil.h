@@ -1,0 +1,20 @@
+/* bpfutil.h: what every libbpf user in DaemonEye shares (the task-iterator
+ * snapshot, the exec/fork/exit event source): libbpf's messages kept quiet
+ * unless DE_BPF_DEBUG is set, and one way to say why a BPF step failed.
+ * Only built with BPF support (DE_HAVE_BPF). */
+#ifndef DE_BPFUTIL_H
+#define DE_BPFUTIL_H
+
+#include <stddef.h>
+
+/* Route libbpf's messages to stderr only when DE_BPF_DEBUG is set (the
+ * verifier's log, for example); otherwise they are noise for a user, and
+ * the failure is reported from the error code. */
+void de_bpf_quiet_libbpf(void);
+
+/* "WHAT: strerror(err) (hint)" into why, the hint naming the likely cause:
+ * not root, the verifier (and how to see its log), BPF not permitted, or
+ * a kernel lacking BTF or `feature` (e.g. "task iterators"). */
+void de_bpf_why(char *why, size_t len, const char *what, int err, const char *feature);
+
+#endif
