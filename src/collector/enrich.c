@@ -83,13 +83,10 @@ void de_enrich_opts_from_config(struct de_enrich_opts *o, const struct de_config
 
 int de_enrich_file_id_pid(const char *proc_root, int32_t pid, struct de_file_id *id)
 {
-	if (pid <= 0)
-		return -EINVAL;
 	char path[PATH_MAX];
-	int len = snprintf(path, sizeof(path), "%s/%d/exe", proc_root ? proc_root : "/proc",
-			   (int)pid);
-	if (len < 0 || (size_t)len >= sizeof(path))
-		return -ENAMETOOLONG;
+	int r = de_exe_link_path(proc_root, pid, path);
+	if (r < 0)
+		return r;
 	struct stat st;
 	if (stat(path, &st) < 0)
 		return de_neg_errno();

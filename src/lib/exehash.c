@@ -330,15 +330,22 @@ int de_exehash_fd(struct de_exehash_cache *c, int fd, unsigned algos, struct de_
 	return r;
 }
 
-int de_exehash_open_pid(const char *proc_root, pid_t pid)
+int de_exe_link_path(const char *proc_root, pid_t pid, char path[PATH_MAX])
 {
 	if (pid <= 0)
 		return -EINVAL;
-	char path[PATH_MAX];
-	int len = snprintf(path, sizeof(path), "%s/%d/exe", proc_root ? proc_root : "/proc",
-			   (int)pid);
-	if (len < 0 || (size_t)len >= sizeof(path))
+	int len = snprintf(path, PATH_MAX, "%s/%d/exe", proc_root ? proc_root : "/proc", (int)pid);
+	if (len < 0 || len >= PATH_MAX)
 		return -ENAMETOOLONG;
+	return 0;
+}
+
+int de_exehash_open_pid(const char *proc_root, pid_t pid)
+{
+	char path[PATH_MAX];
+	int r = de_exe_link_path(proc_root, pid, path);
+	if (r < 0)
+		return r;
 	/* O_NONBLOCK: should the link lead to a FIFO (a crafted proc_root),
 	 * open must not hang; the S_ISREG check then rejects it. */
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);

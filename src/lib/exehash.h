@@ -12,6 +12,7 @@
 #ifndef DE_EXEHASH_H
 #define DE_EXEHASH_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -49,6 +50,10 @@ void de_exehash_cache_free(struct de_exehash_cache *c);
  * -EFBIG (over the size limit), -EAGAIN (changed during the read). */
 int de_exehash_pid(struct de_exehash_cache *c, const char *proc_root, pid_t pid, unsigned algos,
 		   struct de_file_id *id, struct de_hashes *out, bool *cached);
+
+/* "<proc_root>/<pid>/exe" (proc_root NULL: "/proc") into path. Returns 0,
+ * -EINVAL for pid <= 0, -ENAMETOOLONG. */
+int de_exe_link_path(const char *proc_root, pid_t pid, char path[PATH_MAX]);
 
 /* Open the executable of `pid` the way de_exehash_pid does (through
  * <proc_root>/<pid>/exe, read-only, close-on-exec). Returns the fd or a
