@@ -26,10 +26,6 @@
 
 #define DEFAULT_SIZE 1024u
 
-struct list {
-	struct de_pt_proc *oldest, *newest;
-	uint64_t n;
-};
 
 struct de_proctable {
 	struct de_pt_opts o;
@@ -37,7 +33,7 @@ struct de_proctable {
 	struct de_pt_proc **id_b, **pid_b;
 	uint32_t id_mask, pid_mask;
 	uint64_t n_ids, n_live;
-	struct list evictable, pinned;
+	struct de_age_list evictable, pinned;
 	uint32_t gen;
 	bool in_resync;
 	struct de_pt_stats st;
@@ -205,45 +201,22 @@ static void pid_unlink(struct de_proctable *pt, struct de_pt_proc *p)
 
 /* --- exited lists ------------------------------------------------------ */
 
-static void list_unlink(struct list *l, struct de_pt_proc *p)
+static void list_unlink(struct de_age_list *l, struct de_pt_proc *p)
 {
-	if (p->newer)
-		p->newer->older = p->older;
-	else
-		l->newest = p->older;
-	if (p->older)
-		p->older->newer = p->newer;
-	else
-		l->oldest = p->newer;
-	p->newer = p->older = NULL;
-	l->n--;
+	de_age_unlink(l, &p->age);
 }
 
-static void list_push_newest(struct list *l, struct de_pt_proc *p)
+static void list_push_newest(struct de_age_list *l, struct de_pt_proc *p)
 {
-	p->newer = NULL;
-	p->older = l->newest;
-	if (l->newest)
-		l->newest->newer = p;
-	else
-		l->oldest = p;
-	l->newest = p;
-	l->n++;
+	de_age_push_newest(l, &p->age);
 }
 
-static void list_push_oldest(struct list *l, struct de_pt_proc *p)
+static void list_push_oldest(struct de_age_list *l, struct de_pt_proc *p)
 {
-	p->older = NULL;
-	p->newer = l->oldest;
-	if (l->oldest)
-		l->oldest->older = p;
-	else
-		l->newest = p;
-	l->oldest = p;
-	l->n++;
+	de_age_push_oldest(l, &p->age);
 }
 
-static struct list *exited_list(struct de_proctable *pt, struct de_pt_proc *p)
+static struct de_age_list *exited_list(struct de_proctable *pt, struct de_pt_proc *p)
 {
 	return (p->flags & DE_PT_F_PINNED) ? &pt->pinned : &pt->evictable;
 }
@@ -304,8 +277,9 @@ static void evict(struct de_proctable *pt, struct de_pt_proc *p)
 static void enforce_bound(struct de_proctable *pt)
 {
 	while (pt->evictable.n + pt->pinned.n > pt->o.max_exited) {
-		struct de_pt_proc *victim = pt->evictable.oldest ? pt->evictable.oldest
-							       : pt->pinned.oldest;
+		struct de_pt_proc *victim =
+			de_age_entry(pt->evictable.oldest ? pt->evictable.oldest : pt->pinned.oldest,
+				     struct de_pt_proc, age);
 		evict(pt, victim);
 	}
 }

@@ -48,6 +48,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agelist.h"
 #include "event.h"
 #include "hash.h"
 #include "ptimage.h"
@@ -78,9 +79,7 @@ struct de_pt_proc {
 	struct de_pt_proc *id_next;            /* entity id chain */
 	union {
 		struct de_pt_proc *pid_next;   /* live: pid chain */
-		struct {                       /* exited: evictable or pinned list */
-			struct de_pt_proc *older, *newer;
-		};
+		struct de_age_link age;        /* exited: on the evictable or pinned list */
 	};
 	struct de_pt_image *img[DE_PT_IMG_SLOTS];
 	struct de_pt_image *fork_image;        /* the parent's image at fork, until an exec */

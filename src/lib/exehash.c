@@ -24,6 +24,7 @@
  *
  * Not thread-safe: one cache per thread (procmond's collector owns one).
  */
+#include "agelist.h"
 #include "exehash.h"
 
 #include <fcntl.h>
@@ -44,7 +45,7 @@ struct entry {
 	uint8_t blake3[DE_HASH_LEN];
 	struct entry *hnext;   /* next in the bucket chain */
 	struct entry **hpprev; /* the pointer that points at this entry */
-	struct entry *newer, *older; /* LRU list */
+	struct de_age_link lru;        /* on the cache's LRU list */
 };
 
 struct de_exehash_cache {
@@ -56,7 +57,7 @@ struct de_exehash_cache {
 	uint64_t max_file_bytes;
 	struct entry **buckets;
 	struct entry *pool;
-	struct entry *newest, *oldest;
+	struct de_age_list lru;
 	struct de_exehash_stats st;
 	void (*after_read)(int fd, void *ud);
 	void *after_read_ud;
@@ -177,26 +178,12 @@ static struct entry *lookup(const struct de_exehash_cache *c, const struct de_fi
 
 static void lru_unlink(struct de_exehash_cache *c, struct entry *e)
 {
-	if (e->newer)
-		e->newer->older = e->older;
-	else
-		c->newest = e->older;
-	if (e->older)
-		e->older->newer = e->newer;
-	else
-		c->oldest = e->newer;
-	e->newer = e->older = NULL;
+	de_age_unlink(&c->lru, &e->lru);
 }
 
 static void lru_push_newest(struct de_exehash_cache *c, struct entry *e)
 {
-	e->newer = NULL;
-	e->older = c->newest;
-	if (c->newest)
-		c->newest->newer = e;
-	else
-		c->oldest = e;
-	c->newest = e;
+	de_age_push_newest(&c->lru, &e->lru);
 }
 
 static void table_unlink(struct entry *e)
@@ -228,7 +215,7 @@ static struct entry *take_node(struct de_exehash_cache *c)
 		c->count++;
 		return e;
 	}
-	e = c->oldest;
+	e = de_age_entry(c->lru.oldest, struct entry, lru);
 	lru_unlink(c, e);
 	table_unlink(e);
 	c->st.evictions++;
