@@ -1,9 +1,13 @@
 /* cli.c: see cli.h. */
 #include "cli.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
+
+#include "statedir.h"
 
 int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg)
 {
@@ -17,6 +21,13 @@ int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg)
 			return -1;
 		}
 		c->overrides[c->n_overrides++] = arg;
+		return 1;
+	case DE_OPT_STATE_DIR:
+		if (!*arg) {
+			log_error("--state-dir needs a directory");
+			return -1;
+		}
+		c->state_dir = arg;
 		return 1;
 	default:
 		return 0;
@@ -46,4 +57,16 @@ bool de_cli_use_color(void)
 	if (nc && *nc)
 		return false;
 	return isatty(STDOUT_FILENO) == 1;
+}
+
+int de_cli_state_dir(const struct de_cli_common *c, char *out, size_t n)
+{
+	int r = de_state_dir(c->state_dir, out, n);
+	if (r < 0) {
+		log_error("state directory: %s (give one with --state-dir DIR)",
+			  r == -ENOENT ? "no default: not root and neither XDG_STATE_HOME nor HOME is set"
+				       : strerror(-r));
+		return DE_EXIT_FAIL;
+	}
+	return DE_EXIT_OK;
 }

@@ -24,24 +24,29 @@
 enum {
 	DE_OPT_CONFIG = 0x1000,
 	DE_OPT_SET,
+	DE_OPT_STATE_DIR,
 };
 
 /* Put this at the start of a subcommand's struct option array. */
 #define DE_CLI_COMMON_LONGOPTS                                                  \
 	{ "config", required_argument, NULL, DE_OPT_CONFIG },                   \
 	{ "set", required_argument, NULL, DE_OPT_SET },                         \
+	{ "state-dir", required_argument, NULL, DE_OPT_STATE_DIR },             \
 	{ "help", no_argument, NULL, 'h' }
 
 /* Help text for the common options, for each subcommand's usage(). */
 #define DE_CLI_COMMON_HELP                                                      \
 	"  --config FILE     use FILE instead of /etc and XDG configuration files\n" \
 	"  --set KEY=VALUE   override one configuration key (repeatable)\n"      \
+	"  --state-dir DIR   the instance's state directory (default: /var/lib/daemoneye\n" \
+	"                    as root, else $XDG_STATE_HOME/daemoneye)\n"          \
 	"  -h, --help        show this help\n"
 
 struct de_cli_common {
 	const char *config_file;
 	const char *overrides[DE_CLI_MAX_OVERRIDES];
 	unsigned n_overrides;
+	const char *state_dir;  /* --state-dir, NULL when not given */
 };
 
 /* Handle a common option from getopt_long. Returns 1 when handled, 0 when
@@ -51,6 +56,11 @@ int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg);
 /* Load the effective configuration for this invocation and set the log
  * level from it. Reports errors itself; returns DE_EXIT_OK or DE_EXIT_FAIL. */
 int de_cli_load_config(const struct de_cli_common *c, struct de_config *cfg);
+
+/* The state directory of this invocation (statedir.h: --state-dir, else
+ * the environment and defaults). Reports errors itself; returns DE_EXIT_OK
+ * or DE_EXIT_FAIL. */
+int de_cli_state_dir(const struct de_cli_common *c, char *out, size_t n);
 
 /* Whether stdout should get colour: a tty and NO_COLOR unset or empty. */
 bool de_cli_use_color(void);
