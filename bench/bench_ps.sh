@@ -14,20 +14,8 @@ bin=${DE_BIN:-build/src/daemoneye}
 command -v hyperfine >/dev/null || { echo "hyperfine missing: scripts/deps.sh test" >&2; exit 1; }
 
 work=$(mktemp -d)
-pids=()
-cleanup() {
-  if [ ${#pids[@]} -gt 0 ]; then kill "${pids[@]}" 2>/dev/null || true; fi
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-echo "starting $n sleeping processes..."
-for ((i = 0; i < n; i++)); do
-  sleep 3600 &
-  pids+=($!)
-done
-sleep 1
+. bench/lib.sh
+spawn_sleepers "$n"
 total=$(ls -d /proc/[0-9]* | wc -l)
 echo "processes on the host: $total; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 

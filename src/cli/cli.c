@@ -34,7 +34,7 @@ int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg)
 	}
 }
 
-int de_cli_load_config(const struct de_cli_common *c, struct de_config *cfg)
+int de_cli_load_config(struct de_cli_common *c, struct de_config *cfg)
 {
 	char err[512];
 	struct de_config_request req = {
@@ -48,6 +48,7 @@ int de_cli_load_config(const struct de_cli_common *c, struct de_config *cfg)
 		return DE_EXIT_FAIL;
 	}
 	de_log_set_level(cfg->log_level);
+	c->cfg_state_dir = cfg->state_dir[0] ? cfg->state_dir : NULL;
 	return DE_EXIT_OK;
 }
 
@@ -61,7 +62,7 @@ bool de_cli_use_color(void)
 
 int de_cli_state_dir(const struct de_cli_common *c, char *out, size_t n)
 {
-	int r = de_state_dir(c->state_dir, out, n);
+	int r = de_state_dir(c->state_dir ? c->state_dir : c->cfg_state_dir, out, n);
 	if (r < 0) {
 		log_error("state directory: %s (give one with --state-dir DIR)",
 			  r == -ENOENT ? "no default: not root and neither XDG_STATE_HOME nor HOME is set"

@@ -47,6 +47,7 @@ struct de_cli_common {
 	const char *overrides[DE_CLI_MAX_OVERRIDES];
 	unsigned n_overrides;
 	const char *state_dir;  /* --state-dir, NULL when not given */
+	const char *cfg_state_dir; /* state_dir of the loaded configuration (set by de_cli_load_config) */
 };
 
 /* Handle a common option from getopt_long. Returns 1 when handled, 0 when
@@ -55,10 +56,11 @@ int de_cli_common_opt(struct de_cli_common *c, int opt, const char *arg);
 
 /* Load the effective configuration for this invocation and set the log
  * level from it. Reports errors itself; returns DE_EXIT_OK or DE_EXIT_FAIL. */
-int de_cli_load_config(const struct de_cli_common *c, struct de_config *cfg);
+int de_cli_load_config(struct de_cli_common *c, struct de_config *cfg);
 
-/* The state directory of this invocation (statedir.h: --state-dir, else
- * the environment and defaults). Reports errors itself; returns DE_EXIT_OK
+/* The state directory of this invocation: --state-dir, else the
+ * configuration's state_dir (file or DAEMONEYE_STATE_DIR, when
+ * de_cli_load_config ran), else statedir.h's defaults. Reports errors itself; returns DE_EXIT_OK
  * or DE_EXIT_FAIL. */
 int de_cli_state_dir(const struct de_cli_common *c, char *out, size_t n);
 

@@ -101,7 +101,7 @@ static int do_check(int nfiles, char **files)
 	return rc;
 }
 
-static int do_show(const struct opts *o)
+static int do_show(struct opts *o)
 {
 	struct de_config cfg;
 	if (de_config_init(&cfg) < 0) {

@@ -21,6 +21,7 @@
 #include "collector.h"
 #include "commands.h"
 #include "emit.h"
+#include "hash.h"
 #include "log.h"
 #include "procfmt.h"
 
@@ -257,6 +258,24 @@ static void event_json(struct de_buf *b, const struct de_event *ev)
 	ex ? de_json_int(&j, ev->exit_code) : de_json_null(&j);
 	de_json_key(&j, "exit_signal");
 	ex ? de_json_int(&j, ev->exit_signal) : de_json_null(&j);
+	bool hs = ev->have & DE_EVF_HASH;
+	char hex[DE_HASH_HEX_LEN];
+	de_json_key(&j, "sha256");
+	if (hs && (ev->hashes.algos & DE_HASH_SHA256)) {
+		de_hash_hex(ev->hashes.sha256, hex);
+		de_json_cstr(&j, hex);
+	} else {
+		de_json_null(&j);
+	}
+	de_json_key(&j, "blake3");
+	if (hs && (ev->hashes.algos & DE_HASH_BLAKE3)) {
+		de_hash_hex(ev->hashes.blake3, hex);
+		de_json_cstr(&j, hex);
+	} else {
+		de_json_null(&j);
+	}
+	de_json_key(&j, "hash_note");
+	de_json_cstr(&j, hs ? NULL : ev->hash_note);
 	de_json_key(&j, "proc");
 	if (ev->have & DE_EVF_PROC && ev->proc)
 		de_proc_json(&j, ev->proc);
@@ -487,6 +506,8 @@ int cmd_events_main(int argc, char **argv)
 		.sink = on_event,
 		.sink_ud = &e,
 		.stop_on_signals = true,
+		.table = true,
+		.hash = true,
 	};
 	struct de_collector *c = NULL;
 	char why[1024];

@@ -8,8 +8,14 @@
 #include <sys/signalfd.h>
 #include <time.h>
 
+#include "enrich.h"
 #include "log.h"
 #include "procsnap.h"
+#include "proctable.h"
+
+/* Resyncs after drop reports are at least this far apart: a burst of drop
+ * reports costs one snapshot, not one each. */
+#define RESYNC_MIN_GAP_MS 250
 
 /* Every event source built into this binary, best first. */
 static const struct de_source_ops *const source_table[] = {
@@ -28,6 +34,11 @@ struct de_collector {
 	uint64_t seq;
 	bool resync;        /* a DROPS report asked for a resync snapshot */
 	struct de_event ev; /* the copy passed on (seq, time) */
+	struct de_proctable *pt;  /* opts.table */
+	struct de_enrich *en;     /* opts.hash */
+	const char *proc_root;
+	struct de_collector_stats st;
+	int64_t last_resync_ms;   /* when the last snapshot ended (monotonic) */
 };
 
 static int64_t realtime_ns(void)
@@ -57,6 +68,92 @@ bool de_collector_has(enum de_event_source kind)
 	return find_ops(kind) != NULL;
 }
 
+/* Hashes for an exec or snapshot event: from the table when its image
+ * already has them, else from the worker's map at once, else queued (the
+ * event says so in hash_note). Never waits for a hash. */
+static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ordinal,
+		       const struct de_pt_image *im)
+{
+	if (ev->proc && ev->proc->kthread)
+		return;
+	if (im && im->hash_state == DE_PT_HASH_KNOWN) {
+		ev->hashes = im->hashes;
+		ev->have |= DE_EVF_HASH;
+		c->st.hash_cached++;
+		return;
+	}
+	struct de_enrich_req req = { .pid = ev->pid, .image = ordinal };
+	memcpy(req.entity_id, ev->entity_id, sizeof(req.entity_id));
+	int r = de_enrich_file_id_pid(c->proc_root, ev->pid, &req.id);
+	if ((r == -ENOENT || r == -ESRCH) && (ev->have & DE_EVF_EXE_ID)) {
+		/* Gone already (a short-lived process): the file its exec named,
+		 * if it is still the same file. */
+		const char *path = ev->have & DE_EVF_EXE ? ev->exe
+				   : ev->have & DE_EVF_FILENAME ? ev->filename : NULL;
+		r = de_enrich_file_id_path(path, ev->exe_dev, ev->exe_ino, &req.id);
+		if (r == 0) {
+			req.pid = 0;
+			snprintf(req.path, sizeof(req.path), "%s", path);
+		} else if (r != -ESTALE) {
+			r = -ENOENT;
+		}
+	}
+	if (r < 0) {
+		ev->hash_note = r == -ENOENT || r == -ESRCH ? "hash skipped: process gone"
+				: r == -ESTALE ? "hash skipped: executable replaced"
+					       : "hash skipped: executable unreadable";
+		c->st.hash_skipped++;
+		return;
+	}
+	if ((ev->have & DE_EVF_EXE_ID) && (req.id.dev != ev->exe_dev || req.id.ino != ev->exe_ino)) {
+		ev->hash_note = "hash skipped: image already replaced";
+		c->st.hash_skipped++;
+		return;
+	}
+	struct de_hashes h;
+	r = de_enrich_submit(c->en, &req, &h);
+	if (r == DE_ENRICH_CACHED) {
+		ev->hashes = h;
+		ev->have |= DE_EVF_HASH;
+		c->st.hash_cached++;
+		if (c->pt)
+			de_pt_set_hashes(c->pt, req.entity_id, ordinal, req.id.dev, req.id.ino, 0, &h);
+		return;
+	}
+	ev->hash_note = de_enrich_note((enum de_enrich_answer)r);
+	if (r == DE_ENRICH_DEFERRED)
+		c->st.hash_deferred++;
+	else
+		c->st.hash_skipped++;
+	if (c->pt)
+		de_pt_set_hash_state(c->pt, req.entity_id, ordinal,
+				     r == DE_ENRICH_DEFERRED ? DE_PT_HASH_DEFERRED : DE_PT_HASH_SKIPPED);
+}
+
+/* The live table and hashes, before the sink sees the event. */
+static void track(struct de_collector *c, struct de_event *ev)
+{
+	uint32_t ordinal = 0;
+	const struct de_pt_image *im = NULL;
+	bool image = ev->type == DE_EV_EXEC || ev->type == DE_EV_SNAPSHOT;
+	if (c->pt) {
+		int r = de_pt_apply(c->pt, ev);
+		if (r == -EINVAL) {
+			c->st.untracked++; /* no identity (a process gone before it was read) */
+		} else if (r < 0) {
+			c->st.table_errors++;
+		} else if (image) {
+			const struct de_pt_proc *p = de_pt_find(c->pt, ev->entity_id);
+			if (p && p->n_images) {
+				ordinal = p->n_images - 1;
+				im = de_pt_image_at(p, ordinal);
+			}
+		}
+	}
+	if (c->en && image && !(ev->have & DE_EVF_HASH))
+		hash_event(c, ev, ordinal, im);
+}
+
 /* The sink every source and status report goes through. */
 static int relay(const struct de_event *ev, void *ud)
 {
@@ -67,7 +164,20 @@ static int relay(const struct de_event *ev, void *ud)
 		c->ev.time_ns = realtime_ns();
 	if (ev->type == DE_EV_STATUS && ev->status == DE_ST_DROPS)
 		c->resync = true;
+	if (ev->type != DE_EV_STATUS)
+		track(c, &c->ev);
+	c->st.events++;
 	return c->o.sink(&c->ev, c->o.sink_ud);
+}
+
+/* A hash the worker finished: attach it to its image in the table. */
+static void on_hash(const struct de_enrich_result *r, void *ud)
+{
+	struct de_collector *c = ud;
+	c->st.hash_results++;
+	if (c->pt)
+		de_pt_set_hashes(c->pt, r->req.entity_id, r->req.image, r->req.id.dev, r->req.id.ino,
+				 r->err, &r->hashes);
 }
 
 static int status(struct de_collector *c, enum de_event_source src, enum de_status_kind k,
@@ -108,6 +218,7 @@ static int try_open(struct de_collector *c, enum de_event_source kind, char *why
 		.sink_ud = c,
 		.proc_root = c->o.proc_root ? c->o.proc_root : "/proc",
 		.netlink_rcvbuf_bytes = c->o.netlink_rcvbuf_bytes,
+		.ringbuf_bytes = c->o.ringbuf_bytes,
 	};
 	why[0] = '\0';
 	int r = ops->open(&so, &c->src, why, why_len);
@@ -129,14 +240,36 @@ int de_collector_open(const struct de_collector_opts *o, struct de_collector **o
 		return -ENOMEM;
 	}
 	c->o = *o;
+	c->proc_root = o->proc_root ? o->proc_root : "/proc";
 	char reason[512], failed[64] = "";
 	int r;
+	if (o->table) {
+		struct de_pt_opts po = { .max_exited = o->cfg->collector.max_exited };
+		c->pt = de_pt_new(&po);
+		if (!c->pt) {
+			snprintf(why, why_len, "process table: out of memory");
+			free(c);
+			return -ENOMEM;
+		}
+	}
+	if (o->hash && o->cfg->hashing.enabled) {
+		struct de_enrich_opts eo;
+		de_enrich_opts_from_config(&eo, o->cfg);
+		eo.proc_root = c->proc_root;
+		c->en = de_enrich_new(&eo);
+		if (!c->en) {
+			r = de_neg_errno();
+			snprintf(why, why_len, "starting the hash worker: %s", strerror(-r));
+			de_collector_close(c);
+			return r;
+		}
+	}
 	if (o->source != DE_SOURCE_AUTO) {
 		enum de_event_source k = kind_of(o->source);
 		r = try_open(c, k, reason, sizeof(reason));
 		if (r < 0) {
 			snprintf(why, why_len, "%s: %s", de_event_source_name(k), reason);
-			free(c);
+			de_collector_close(c);
 			return r;
 		}
 		r = status(c, k, DE_ST_STARTED, "%s (forced)", de_event_source_name(k));
@@ -154,13 +287,13 @@ int de_collector_open(const struct de_collector_opts *o, struct de_collector **o
 				       reason);
 			if (e < 0 && e != -ECANCELED) {
 				snprintf(why, why_len, "delivering a status event: %s", strerror(-e));
-				free(c);
+				de_collector_close(c);
 				return e;
 			}
 		}
 		if (r < 0) {
 			snprintf(why, why_len, "no event source could start (last: %s)", reason);
-			free(c);
+			de_collector_close(c);
 			return r;
 		}
 		if (failed[0])
@@ -180,25 +313,56 @@ enum de_event_source de_collector_kind(const struct de_collector *c)
 	return c->ops->kind;
 }
 
-/* The startup or resync snapshot: the source's own, or the shared one. */
-static int snapshot(struct de_collector *c)
+const struct de_proctable *de_collector_table(const struct de_collector *c)
 {
-	if (c->ops->snapshot)
-		return c->ops->snapshot(c->src);
-	struct de_proc_opts po;
-	de_proc_opts_from_config(&po, c->o.cfg);
-	if (c->o.proc_root)
-		po.proc_root = c->o.proc_root;
-	return de_procsnap_events(&po, c->ops->kind, relay, c);
+	return c->pt;
 }
 
-static int resync(struct de_collector *c)
+void de_collector_stats(const struct de_collector *c, struct de_collector_stats *st)
+{
+	*st = c->st;
+}
+
+/* The startup or resync snapshot: the source's own, or the shared one. A
+ * snapshot is a resync of the live table: what it no longer finds alive is
+ * closed as "exit missed" (*closed counts them). */
+static int snapshot(struct de_collector *c, uint32_t *closed)
+{
+	int n;
+	*closed = 0;
+	c->st.resyncs++;
+	if (c->pt)
+		de_pt_resync_begin(c->pt);
+	if (c->ops->snapshot) {
+		n = c->ops->snapshot(c->src);
+	} else {
+		struct de_proc_opts po;
+		de_proc_opts_from_config(&po, c->o.cfg);
+		if (c->o.proc_root)
+			po.proc_root = c->o.proc_root;
+		n = de_procsnap_events(&po, c->ops->kind, relay, c);
+	}
+	if (c->pt) {
+		if (n < 0)
+			de_pt_resync_abort(c->pt);
+		else
+			*closed = de_pt_resync_end(c->pt, realtime_ns());
+	}
+	return n;
+}
+
+static int resync(struct de_collector *c, const char *what)
 {
 	c->resync = false;
-	int n = snapshot(c);
+	uint32_t closed;
+	int n = snapshot(c, &closed);
+	c->last_resync_ms = mono_ms();
 	if (n < 0)
 		return n;
-	return status(c, c->ops->kind, DE_ST_RESYNC, "resync snapshot: %d processes", n);
+	if (c->pt)
+		return status(c, c->ops->kind, DE_ST_RESYNC,
+			      "%s: %d processes (live table: %u closed as exit missed)", what, n, closed);
+	return status(c, c->ops->kind, DE_ST_RESYNC, "%s: %d processes", what, n);
 }
 
 static int setup_signals(int *sfd, sigset_t *old)
@@ -226,6 +390,13 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 		ret = de_neg_errno();
 		goto out;
 	}
+	if (c->en) {
+		ee.data.u32 = 3;
+		if (epoll_ctl(epfd, EPOLL_CTL_ADD, de_enrich_fd(c->en), &ee) < 0) {
+			ret = de_neg_errno();
+			goto out;
+		}
+	}
 	if (c->o.stop_on_signals) {
 		ret = setup_signals(&sfd, &old_mask);
 		ee.data.u32 = 2;
@@ -235,17 +406,38 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 			goto out;
 	}
 	if (!c->o.no_snapshot) {
-		ret = snapshot(c);
-		if (ret >= 0)
-			ret = status(c, c->ops->kind, DE_ST_RESYNC, "startup snapshot: %d processes", ret);
+		ret = resync(c, "startup snapshot");
 		if (ret < 0)
 			goto out;
 		ret = 0;
 	}
 	int64_t end = duration_ms >= 0 ? mono_ms() + duration_ms : -1;
+	int64_t every = (int64_t)c->o.cfg->collector.resync_interval_s * 1000;
+	int64_t next_resync = every > 0 ? mono_ms() + every : -1;
 	const char *why_stop = "stopped";
 	for (;;) {
 		int64_t t = c->ops->timeout_ms(c->src);
+		if (next_resync >= 0) {
+			int64_t left = next_resync - mono_ms();
+			if (left <= 0) {
+				ret = resync(c, "periodic resync");
+				if (ret < 0)
+					break;
+				next_resync = mono_ms() + every;
+				continue;
+			}
+			t = t < 0 ? left : DE_MIN(t, left);
+		}
+		if (c->resync) {
+			int64_t left = c->last_resync_ms + RESYNC_MIN_GAP_MS - mono_ms();
+			if (left <= 0) {
+				ret = resync(c, "resync snapshot");
+				if (ret < 0)
+					break;
+				continue;
+			}
+			t = t < 0 ? left : DE_MIN(t, left);
+		}
 		if (end >= 0) {
 			int64_t left = end - mono_ms();
 			if (left <= 0) {
@@ -261,16 +453,17 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 			break;
 		}
 		bool sig = false;
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == 2)
 				sig = true;
+			else if (evs[i].data.u32 == 3)
+				de_enrich_poll(c->en, on_hash, c);
+		}
 		if (sig) {
 			why_stop = "signal";
 			break;
 		}
 		ret = c->ops->dispatch(c->src);
-		if (!ret && c->resync)
-			ret = resync(c);
 		if (ret < 0)
 			break;
 	}
@@ -293,5 +486,7 @@ void de_collector_close(struct de_collector *c)
 		return;
 	if (c->ops)
 		c->ops->close(c->src);
+	de_enrich_free(c->en);
+	de_pt_free(c->pt);
 	free(c);
 }

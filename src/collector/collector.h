@@ -14,8 +14,21 @@
  * the source left it 0. At start the runner takes a snapshot (the
  * source's snapshot(), or the shared /proc one: de_procsnap_events) and
  * reports DE_ST_RESYNC ("startup snapshot: N processes") when it is
- * complete; after any DE_ST_DROPS it takes a resync snapshot and reports
- * DE_ST_RESYNC again.
+ * complete; after a DE_ST_DROPS it takes a resync snapshot and reports
+ * DE_ST_RESYNC again (drop reports within 250 ms of the last snapshot
+ * share the next one).
+ *
+ * Live table and hashes (opt-in: `table`, `hash`): before an event reaches
+ * the sink the runner applies it to the live process table (proctable.h;
+ * a snapshot is a resync of the table: processes it no longer finds are
+ * closed as "exit missed") and, for exec and snapshot events, asks the
+ * hash worker (enrich.h) for the executable's hashes: a binary hashed
+ * before is answered at once (the event carries DE_EVF_HASH), otherwise
+ * the event says "hash deferred" (or "hash skipped: queue full") in
+ * hash_note and the result lands in the table when the worker is done.
+ * The worker's eventfd is part of the epoll loop; the event path never
+ * waits for a hash. A resync snapshot is also taken every
+ * collector.resync_interval_s seconds (0: only after drops).
  *
  * The sink may return -ECANCELED to stop the run cleanly (e.g. after N
  * events); any other negative return stops it with that error.
@@ -38,7 +51,12 @@ struct de_collector_opts {
 	bool no_snapshot;               /* skip the startup snapshot (tests) */
 	bool stop_on_signals;           /* block SIGINT/SIGTERM, stop when one arrives */
 	uint32_t netlink_rcvbuf_bytes;  /* 0: the source's default */
+	uint32_t ringbuf_bytes;         /* eBPF ring; 0: collector.ring_buffer_bytes */
+	bool table;                     /* keep the live process table */
+	bool hash;                      /* hash executables (needs hashing.enabled) */
 };
+
+struct de_proctable;
 
 struct de_collector;
 
@@ -52,6 +70,20 @@ int de_collector_open(const struct de_collector_opts *o, struct de_collector **o
 int de_collector_run(struct de_collector *c, int64_t duration_ms);
 enum de_event_source de_collector_kind(const struct de_collector *c);
 void de_collector_close(struct de_collector *c);
+
+/* The live process table (NULL unless opts.table). Valid until close;
+ * read it only from the thread that runs the collector (e.g. in the sink). */
+const struct de_proctable *de_collector_table(const struct de_collector *c);
+
+struct de_collector_stats {
+	uint64_t events;          /* events delivered to the sink */
+	uint64_t resyncs;         /* snapshots taken (startup included) */
+	uint64_t table_errors;    /* events the table could not apply (ENOMEM) */
+	uint64_t untracked;       /* events without an identity the table can key (pid or entity id unknown) */
+	uint64_t hash_cached, hash_deferred, hash_skipped; /* hash answers on the event path */
+	uint64_t hash_results;    /* worker results attached to the table */
+};
+void de_collector_stats(const struct de_collector *c, struct de_collector_stats *st);
 
 /* Whether a source of this kind is built in (in the source table). */
 bool de_collector_has(enum de_event_source kind);

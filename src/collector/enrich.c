@@ -96,6 +96,34 @@ int de_enrich_file_id_pid(const char *proc_root, int32_t pid, struct de_file_id 
 	return 0;
 }
 
+int de_enrich_file_id_path(const char *path, uint64_t dev, uint64_t ino, struct de_file_id *id)
+{
+	if (!path || path[0] != '/' || strlen(path) >= DE_ENRICH_PATH_MAX)
+		return -EINVAL;
+	struct stat st;
+	if (stat(path, &st) < 0)
+		return de_neg_errno();
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_dev != dev || (uint64_t)st.st_ino != ino)
+		return -ESTALE;
+	de_file_id_from_stat(&st, id);
+	return 0;
+}
+
+/* The file a request names: the process's executable, or its path. */
+static int open_req(const struct de_enrich *e, const struct de_enrich_req *req)
+{
+	if (req->pid > 0)
+		return de_exehash_open_pid(e->o.proc_root, req->pid);
+	if (req->path[0] != '/')
+		return -EINVAL;
+	/* O_NONBLOCK: a FIFO swapped in since the caller's stat must not hang
+	 * the worker (the identity check below then refuses it). */
+	int fd = open(req->path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	return fd < 0 ? de_neg_errno() : fd;
+}
+
 /* --- the map (callers hold the lock) ---------------------------------- */
 
 static uint64_t mix(uint64_t h, uint64_t v)
@@ -165,7 +193,7 @@ static void handle(struct de_enrich *e, const struct de_enrich_req *req,
 {
 	memset(r, 0, sizeof(*r));
 	r->req = *req;
-	_cleanup_close_ int fd = de_exehash_open_pid(e->o.proc_root, req->pid);
+	_cleanup_close_ int fd = open_req(e, req);
 	if (fd < 0) {
 		r->err = fd;
 		return;

@@ -10,7 +10,9 @@
  * only lock it takes is held by the worker for a few word copies, never
  * across I/O.
  *
- * The worker opens /proc/PID/exe, checks that the file still has the
+ * The worker opens /proc/PID/exe (or, for a process that is already
+ * gone, the path its exec named, when the caller has checked that it is
+ * the same file: see de_enrich_file_id_path), checks that the file still has the
  * identity the event saw (otherwise the result is -ESTALE and nothing is
  * cached under the old identity), answers from the map when another
  * request hashed it meanwhile, else hashes it (exehash.c: identity checked
@@ -51,8 +53,11 @@ struct de_enrich_opts {
 /* Options from the configuration (hashing.max_file_bytes, hashing.cache_entries). */
 void de_enrich_opts_from_config(struct de_enrich_opts *o, const struct de_config *cfg);
 
+#define DE_ENRICH_PATH_MAX 256
+
 struct de_enrich_req {
-	int32_t pid;
+	int32_t pid;                          /* > 0: read /proc/PID/exe */
+	char path[DE_ENRICH_PATH_MAX];        /* pid <= 0: read this file (absolute) */
 	struct de_file_id id;                 /* the identity the event saw */
 	uint8_t entity_id[DE_ENTITY_ID_LEN];  /* where the result belongs ... */
 	uint32_t image;                       /* ... and which image (ordinal) */
@@ -88,6 +93,12 @@ void de_enrich_free(struct de_enrich *e);
  * data is read). For callers whose event carries only dev and inode.
  * Returns 0 or a negative errno. */
 int de_enrich_file_id_pid(const char *proc_root, int32_t pid, struct de_file_id *id);
+
+/* The identity of the file at an absolute path, accepted only when it is a
+ * regular file with the given dev and inode (the executable an exec event
+ * saw, for a process that is already gone). Returns 0, -ESTALE (another
+ * file is there now), -EINVAL (not absolute or not regular) or an errno. */
+int de_enrich_file_id_path(const char *path, uint64_t dev, uint64_t ino, struct de_file_id *id);
 
 /* The map only: 0 and *out when `id` was hashed, else -ENOENT. */
 int de_enrich_lookup(struct de_enrich *e, const struct de_file_id *id, struct de_hashes *out);

@@ -305,10 +305,13 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 		snprintf(why, why_len, "ebpf: no sink or configuration given");
 		return -EINVAL;
 	}
-	uint32_t rb = o->ringbuf_bytes ? o->ringbuf_bytes : DE_BPF_RINGBUF_DEFAULT;
+	uint32_t rb = o->ringbuf_bytes ? o->ringbuf_bytes
+		      : o->cfg->collector.ring_buffer_bytes ? o->cfg->collector.ring_buffer_bytes
+							    : DE_BPF_RINGBUF_DEFAULT;
 	long page = sysconf(_SC_PAGESIZE);
 	if ((rb & (rb - 1)) || (page > 0 && rb < (uint32_t)page)) {
-		snprintf(why, why_len, "ebpf: ring buffer size %u is not a power of two >= the page size",
+		snprintf(why, why_len,
+			 "ebpf: ring buffer size %u (collector.ring_buffer_bytes) is not a power of two >= the page size",
 			 rb);
 		return -EINVAL;
 	}

@@ -70,10 +70,14 @@ struct de_config {
 		 * "[REDACTED]". */
 		unsigned n_redact_env;
 		char redact_env[DE_CONFIG_MAX_PATTERNS][DE_CONFIG_PATTERN_MAX];
+		uint32_t resync_interval_s; /* collector.resync_interval_s (0: only after drops) */
+		uint32_t ring_buffer_bytes; /* collector.ring_buffer_bytes (eBPF) */
+		uint32_t max_exited;        /* collector.max_exited */
 	} collector;
 	struct {
 		uint64_t max_file_bytes;    /* hashing.max_file_bytes */
 		uint32_t cache_entries;     /* hashing.cache_entries */
+		bool enabled;               /* hashing.enabled */
 	} hashing;
 
 	/* Provenance, one per schema key, in schema order (see config.c). */

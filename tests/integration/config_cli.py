@@ -22,8 +22,10 @@ FIXTURES = os.path.join(os.environ["DE_FIXTURES"], "config")
 KEYS = [
     "log.level", "state_dir", "collector.source", "collector.poll_interval_ms",
     "collector.argv_max_bytes", "collector.capture_env", "collector.env_max_bytes",
-    "collector.redact_env", "hashing.max_file_bytes", "hashing.cache_entries",
+    "collector.redact_env", "collector.resync_interval_s", "collector.ring_buffer_bytes",
+    "collector.max_exited", "hashing.enabled", "hashing.max_file_bytes", "hashing.cache_entries",
 ]
+W = max(len(k) for k in KEYS)  # `config show` aligns on the longest key
 ETC = "/etc/daemoneye/daemoneye.yaml"
 HOST_HAS_ETC = os.path.exists(ETC)
 
@@ -75,8 +77,8 @@ if HOST_HAS_ETC:
     skip("show: all defaults", f"{ETC} exists on this host")
 else:
     ok(all(ln.endswith("  # default") for ln in lines), "show: all defaults", r.stdout)
-    ok("log.level                  = info  # default" in lines, "show: log.level line", r.stdout)
-    ok('state_dir                  = ""  # default' in lines, "show: empty string quoted", r.stdout)
+    ok(f"{'log.level':<{W}} = info  # default" in lines, "show: log.level line", r.stdout)
+    ok(f"{'state_dir':<{W}} = \"\"  # default" in lines, "show: empty string quoted", r.stdout)
 
 cfg = show_json()
 ok(list(cfg) == KEYS and all(set(v) == {"value", "origin"} for v in cfg.values()),

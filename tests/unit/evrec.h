@@ -20,6 +20,7 @@ struct evrec {
 	uint32_t uid;
 	int32_t exit_code, exit_signal;
 	uint64_t start_ticks, drops0;
+	uint8_t entity_id[DE_ENTITY_ID_LEN];
 	char comm[DE_COMM_MAX];
 	char argv[256];  /* NUL-separated args joined with ' ', cut */
 	char detail[512];
@@ -58,6 +59,7 @@ static inline int evlog_sink(const struct de_event *ev, void *ud)
 	r->exit_code = ev->exit_code;
 	r->exit_signal = ev->exit_signal;
 	r->start_ticks = ev->start_ticks;
+	memcpy(r->entity_id, ev->entity_id, sizeof(r->entity_id));
 	r->drops0 = ev->drops[0];
 	memcpy(r->comm, ev->comm, sizeof(r->comm));
 	if (ev->have & DE_EVF_ARGV && ev->argv) {

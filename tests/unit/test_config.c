@@ -112,6 +112,10 @@ static void check_defaults(const struct de_config *c)
 	assert_string_equal(c->collector.redact_env[10], "*SESSION*");
 	assert_true(c->hashing.max_file_bytes == 268435456ULL);
 	assert_int_equal(c->hashing.cache_entries, 4096);
+	assert_true(c->hashing.enabled);
+	assert_int_equal(c->collector.resync_interval_s, 600);
+	assert_int_equal(c->collector.ring_buffer_bytes, 2u << 20);
+	assert_int_equal(c->collector.max_exited, 4096);
 }
 
 static void test_defaults(void **state)
@@ -120,7 +124,7 @@ static void test_defaults(void **state)
 	struct de_config c;
 	assert_int_equal(de_config_init(&c), 0);
 	check_defaults(&c);
-	assert_int_equal(c.n_origins, 10);
+	assert_int_equal(c.n_origins, 14);
 	assert_string_equal(de_config_origin_of(&c, "log.level"), "default");
 	assert_string_equal(de_config_origin_of(&c, "hashing.cache_entries"), "default");
 	assert_null(de_config_origin_of(&c, "log"));
@@ -740,16 +744,16 @@ static void test_print(void **state)
 	char err[1024];
 	assert_int_equal(de_config_init(&c), 0);
 	char *out = print_to_string(&c, false, false);
-	assert_non_null(strstr(out, "log.level                  = info  # default\n"));
-	assert_non_null(strstr(out, "\ncollector.poll_interval_ms = 1000  # default\n"));
-	assert_non_null(strstr(out, "\nstate_dir                  = \"\"  # default\n"));
-	assert_non_null(strstr(out, "\ncollector.capture_env      = false  # default\n"));
-	assert_non_null(strstr(out, "\ncollector.redact_env       = [\"*KEY*\", \"*SECRET*\", "));
-	assert_non_null(strstr(out, "\nhashing.max_file_bytes     = 268435456  # default\n"));
+	assert_non_null(strstr(out, "log.level                   = info  # default\n"));
+	assert_non_null(strstr(out, "\ncollector.poll_interval_ms  = 1000  # default\n"));
+	assert_non_null(strstr(out, "\nstate_dir                   = \"\"  # default\n"));
+	assert_non_null(strstr(out, "\ncollector.capture_env       = false  # default\n"));
+	assert_non_null(strstr(out, "\ncollector.redact_env        = [\"*KEY*\", \"*SECRET*\", "));
+	assert_non_null(strstr(out, "\nhashing.max_file_bytes      = 268435456  # default\n"));
 	int lines = 0;
 	for (char *p = out; *p; p++)
 		lines += *p == '\n';
-	assert_int_equal(lines, 10);
+	assert_int_equal(lines, 14);
 	free(out);
 
 	out = print_to_string(&c, true, false);
@@ -769,9 +773,9 @@ static void test_print(void **state)
 	assert_int_equal(de_config_load_buffer(&c, "we\"ird\x1b", "log: {level: debug}", 19, err,
 					       sizeof(err)), 0);
 	out = print_to_string(&c, false, false);
-	assert_non_null(strstr(out, "\nstate_dir                  = \"/tmp/a\\\"b\\\\c\\xff\"  "
+	assert_non_null(strstr(out, "\nstate_dir                   = \"/tmp/a\\\"b\\\\c\\xff\"  "
 				    "# flag\\n--x\n"));
-	assert_non_null(strstr(out, "log.level                  = debug  # we\"ird\\e:1:14\n"));
+	assert_non_null(strstr(out, "log.level                   = debug  # we\"ird\\e:1:14\n"));
 	free(out);
 	out = print_to_string(&c, true, false);
 	assert_non_null(strstr(out, "\"state_dir\":{\"value\":\"/tmp/a\\\"b\\\\c\xef\xbf\xbd\","

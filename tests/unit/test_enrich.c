@@ -345,6 +345,37 @@ static void test_gone_process(void **state)
 	de_enrich_free(e);
 }
 
+/* A process that is already gone is hashed through the path its exec
+ * named, only when that path still holds the same file (dev, inode). */
+static void test_gone_process_by_path(void **state)
+{
+	(void)state;
+	struct stat st;
+	assert_int_equal(stat(bin_path, &st), 0);
+	struct de_enrich_req rq = { .pid = 0 };
+	memset(rq.entity_id, 0x43, sizeof(rq.entity_id));
+	assert_int_equal(de_enrich_file_id_path(bin_path, st.st_dev, st.st_ino, &rq.id), 0);
+	assert_true(strlen(bin_path) < sizeof(rq.path));
+	memcpy(rq.path, bin_path, strlen(bin_path) + 1);
+	/* another file at that path, a relative path, a directory: refused */
+	struct de_file_id id;
+	assert_int_equal(de_enrich_file_id_path(bin_path, st.st_dev, st.st_ino + 1, &id), -ESTALE);
+	assert_int_equal(de_enrich_file_id_path("bin/true", st.st_dev, st.st_ino, &id), -EINVAL);
+	assert_int_equal(de_enrich_file_id_path("/", st.st_dev, st.st_ino, &id), -EINVAL);
+	assert_int_equal(de_enrich_file_id_path(NULL, st.st_dev, st.st_ino, &id), -EINVAL);
+
+	struct de_hashes want, h;
+	file_hashes(bin_path, &want);
+	struct de_enrich *e = enrich(4);
+	assert_int_equal(de_enrich_submit(e, &rq, &h), DE_ENRICH_DEFERRED);
+	struct results rs = { 0 };
+	wait_results(e, &rs, 1);
+	assert_int_equal(rs.r[0].err, 0);
+	assert_memory_equal(rs.r[0].hashes.sha256, want.sha256, DE_HASH_LEN);
+	assert_memory_equal(rs.r[0].hashes.blake3, want.blake3, DE_HASH_LEN);
+	de_enrich_free(e);
+}
+
 static void slow_hook(const struct de_enrich_req *r, void *ud)
 {
 	(void)r;
@@ -486,6 +517,7 @@ int main(void)
 		cmocka_unit_test(test_queue_full_drops),
 		cmocka_unit_test(test_changed_not_cached),
 		cmocka_unit_test(test_gone_process),
+		cmocka_unit_test(test_gone_process_by_path),
 		cmocka_unit_test(test_shutdown_with_work_queued),
 		cmocka_unit_test(test_attach_to_table),
 		cmocka_unit_test(test_opts_from_config),
