@@ -29,6 +29,7 @@ const char *de_ipc_kind_name(enum de_ipc_kind k)
 	case DE_IPC_STATUS: return "status";
 	case DE_IPC_ACK: return "ack";
 	case DE_IPC_ERROR: return "error";
+	case DE_IPC_LEDGER_APPEND: return "ledger_append";
 	}
 	return "unknown";
 }
@@ -221,6 +222,21 @@ static int msg_to_pb(const struct de_ipc_msg *msg, const struct de_ipc_limits *l
 		env->msg_case = DAEMONEYE__V1__ENVELOPE__MSG_ERROR;
 		return 0;
 	}
+	case DE_IPC_LEDGER_APPEND: {
+		if (msg->ledger.len > DE_IPC_LEDGER_PAYLOAD_MAX)
+			return -EINVAL;
+		Daemoneye__V1__LedgerAppend *m = de_arena_alloc(a, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		daemoneye__v1__ledger_append__init(m);
+		m->type = msg->ledger.type;
+		put_text(&m->key, msg->ledger.key, DE_IPC_NAME_MAX);
+		m->payload.data = (uint8_t *)(uintptr_t)msg->ledger.payload;
+		m->payload.len = msg->ledger.payload ? msg->ledger.len : 0;
+		env->ledger_append = m;
+		env->msg_case = DAEMONEYE__V1__ENVELOPE__MSG_LEDGER_APPEND;
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -368,6 +384,20 @@ static int msg_from_pb(const Daemoneye__V1__Envelope *env, const struct de_ipc_l
 		m->kind = DE_IPC_ERROR;
 		m->error.code = e->code;
 		return get_text(a, &e->message, DE_IPC_TEXT_MAX, &m->error.message);
+	}
+	case DAEMONEYE__V1__ENVELOPE__MSG_LEDGER_APPEND: {
+		const Daemoneye__V1__LedgerAppend *l = env->ledger_append;
+		BAD(l->payload.len > DE_IPC_LEDGER_PAYLOAD_MAX);
+		m->kind = DE_IPC_LEDGER_APPEND;
+		m->ledger.type = l->type;
+		m->ledger.len = l->payload.len;
+		void *p = de_arena_alloc(a, l->payload.len ? l->payload.len : 1);
+		if (!p)
+			return -ENOMEM;
+		if (l->payload.len)
+			memcpy(p, l->payload.data, l->payload.len);
+		m->ledger.payload = p;
+		return get_text(a, &l->key, DE_IPC_NAME_MAX, &m->ledger.key);
 	}
 	default:
 		/* empty envelope, or a message of a newer minor version that

@@ -52,6 +52,9 @@ enum de_ipc_role {
 #define DE_IPC_CAP_PROC_DETAIL 0x2u
 #define DE_IPC_CAP_STATUS 0x4u
 #define DE_IPC_CAP_ACK 0x8u
+#define DE_IPC_CAP_LEDGER 0x10u
+
+#define DE_IPC_LEDGER_PAYLOAD_MAX (64u * 1024u)
 
 enum de_ipc_kind {
 	DE_IPC_HELLO = 1,
@@ -61,6 +64,7 @@ enum de_ipc_kind {
 	DE_IPC_STATUS,
 	DE_IPC_ACK,
 	DE_IPC_ERROR,
+	DE_IPC_LEDGER_APPEND,
 };
 
 struct de_ipc_hello {
@@ -105,6 +109,13 @@ struct de_ipc_error {
 	const char *message;
 };
 
+struct de_ipc_ledger_append {
+	uint32_t type;
+	const char *key;      /* NUL-terminated, at most DE_IPC_NAME_MAX bytes */
+	const void *payload;  /* binary, at most DE_IPC_LEDGER_PAYLOAD_MAX bytes */
+	size_t len;
+};
+
 struct de_ipc_msg {
 	enum de_ipc_kind kind;
 	union {
@@ -114,6 +125,7 @@ struct de_ipc_msg {
 		struct de_ipc_status status;
 		uint64_t ack_seq;
 		struct de_ipc_error error;
+		struct de_ipc_ledger_append ledger;
 	};
 };
 

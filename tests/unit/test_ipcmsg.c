@@ -228,8 +228,24 @@ static void test_small_messages(void **state)
 	assert_int_equal(out.error.code, EPROTO);
 	assert_string_equal(out.error.message, "bad batch");
 
+	/* a ledger record: binary payload (NUL bytes included) and its key */
+	static const uint8_t blob[] = { 'a', 0, 'b', 0xff, '\n' };
+	struct de_ipc_msg la = { .kind = DE_IPC_LEDGER_APPEND,
+				 .ledger = { .type = 7, .key = "0b7c9a2e-alert", .payload = blob,
+					     .len = sizeof(blob) } };
+	assert_int_equal(round_trip(&la, NULL, a, &out), 0);
+	assert_int_equal(out.kind, DE_IPC_LEDGER_APPEND);
+	assert_int_equal(out.ledger.type, 7);
+	assert_string_equal(out.ledger.key, "0b7c9a2e-alert");
+	assert_int_equal(out.ledger.len, sizeof(blob));
+	assert_memory_equal(out.ledger.payload, blob, sizeof(blob));
+	assert_string_equal(de_ipc_kind_name(DE_IPC_LEDGER_APPEND), "ledger_append");
+
 	/* messages that cannot be encoded */
 	struct de_buf b = DE_BUF_INIT;
+	struct de_ipc_msg big = la;
+	big.ledger.len = DE_IPC_LEDGER_PAYLOAD_MAX + 1;
+	assert_int_equal(de_ipc_encode(&big, NULL, a, &b), -EINVAL);
 	struct de_ipc_msg bad = { .kind = (enum de_ipc_kind)99 };
 	assert_int_equal(de_ipc_encode(&bad, NULL, a, &b), -EINVAL);
 	struct sample s;
@@ -441,7 +457,7 @@ static void test_bad_envelopes(void **state)
 	/* an empty envelope holds no message */
 	assert_int_equal(de_ipc_decode("", 0, NULL, a, &out), -EBADMSG);
 	/* a field number this version does not know (a newer message) */
-	const uint8_t unknown[] = { 0x42, 0x00 }; /* field 8, length 0 */
+	const uint8_t unknown[] = { 0x7a, 0x00 }; /* field 15, length 0 */
 	assert_int_equal(de_ipc_decode(unknown, sizeof(unknown), NULL, a, &out), -EBADMSG);
 	/* garbage */
 	const uint8_t junk[] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01 };
