@@ -26,11 +26,14 @@
  * fdatasync) is made every checkpoint_records records or checkpoint_ms
  * (when something was appended), on open and on close.
  *
- * Crash safety: opening scans the records after the last checkpoint,
- * truncates a torn or corrupt tail (saving the cut bytes to torn-*.bin),
+ * Crash safety: opening scans the records after the last checkpoint (and
+ * decodes the last record it covers; any doubt means a scan from the
+ * start), truncates a torn or corrupt tail (saving the cut bytes to torn-*.bin),
  * re-appends tree leaves the node store lost, and records the repair as a
  * DE_LREC_REPAIR record. Damage inside what a checkpoint covers is never
- * repaired or rewritten: opening fails with -EUCLEAN (see `audit verify`).
+ * repaired or rewritten: opening fails with -EUCLEAN when it sees it. Older
+ * records are not re-read on open (that is O(n)): `audit verify` checks
+ * them.
  * After a write or sync error the writer refuses further appends with that
  * error; close and reopen (which repairs).
  */

@@ -135,7 +135,11 @@ static int scan(struct vstate *v, int dirfd, int recfd)
 	struct de_lrec rec;
 	uint8_t prev[DE_HASH_LEN] = { 0 }, root[DE_HASH_LEN];
 	size_t k = 0;
-	uint64_t good = 0; /* largest size whose checkpoint matched */
+	/* Largest size whose checkpoint matched, among the ledger's own and
+	 * among the given one: a given checkpoint is the outside anchor, so
+	 * its mismatch is not bounded by the ledger's own checkpoints (signed
+	 * by the same key, which a forger may hold). */
+	uint64_t good = 0, good_given = 0;
 	char name[64];
 	int r = de_merkle_hasher_init(&h, DE_HASH_BLAKE3);
 	if (r < 0)
@@ -153,11 +157,16 @@ static int scan(struct vstate *v, int dirfd, int recfd)
 				goto out;
 			if (memcmp(root, v->cps[k].root, DE_HASH_LEN) == 0) {
 				res->checkpoints++;
-				res->covered = good = i;
+				res->covered = i;
+				if (v->cps[k].index == -2)
+					good_given = i;
+				else
+					good = i;
 				continue;
 			}
 			uint64_t at = locate(dirfd, recfd, i);
-			res->first_bad = at != DE_VERIFY_NONE ? at : good;
+			res->first_bad = at != DE_VERIFY_NONE ? at
+				       : v->cps[k].index == -2 ? good_given : good;
 			res->bad_checkpoint = v->cps[k].index;
 			fail(v, "%s (size %llu): its signed root does not match the records (history "
 				"rewritten); %s %llu",
