@@ -41,13 +41,13 @@ struct de_ledger {
 	uint64_t end;        /* file offset after the last appended record */
 	uint64_t last_start; /* file offset of the last appended record */
 	struct de_buf wbuf;  /* frames not yet written */
-	uint64_t wbuf_off;   /* file offset of wbuf's first byte */
 	bool unsynced;
 	int64_t first_unsynced_ns;
 
 	struct de_checkpoint cp; /* latest */
 	int64_t cp_time_ns;
 	int err;                 /* sticky write/sync error */
+	struct de_ledger_stats stats;
 	struct de_buf scratch;
 };
 
@@ -63,6 +63,11 @@ static int64_t wall_ns(void)
 	struct timespec ts;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+void de_ledger_stats(const struct de_ledger *l, struct de_ledger_stats *out)
+{
+	*out = l->stats;
 }
 
 uint64_t de_ledger_size(const struct de_ledger *l)
@@ -111,7 +116,7 @@ static int write_out(struct de_ledger *l)
 			return l->err = w < 0 ? de_neg_errno() : -EIO;
 		done += (size_t)w;
 	}
-	l->wbuf_off += l->wbuf.len;
+	l->stats.bytes += l->wbuf.len;
 	de_buf_reset(&l->wbuf);
 	return 0;
 }
@@ -123,9 +128,12 @@ int de_ledger_sync(struct de_ledger *l)
 	int r = write_out(l);
 	if (r < 0)
 		return r;
-	if (l->unsynced && fdatasync(l->fd) < 0)
+	if (!l->unsynced)
+		return 0;
+	if (fdatasync(l->fd) < 0)
 		return l->err = de_neg_errno();
 	l->unsynced = false;
+	l->stats.commits++;
 	return 0;
 }
 
@@ -156,6 +164,7 @@ int de_ledger_checkpoint_now(struct de_ledger *l)
 		return l->err = w < 0 || w == (ssize_t)l->scratch.len ? de_neg_errno() : -EIO;
 	l->cp = cp;
 	l->cp_time_ns = de_ledger_now();
+	l->stats.checkpoints++;
 	struct de_ledger_tail t = { .size = cp.size, .end = l->end, .last = l->last_start };
 	memcpy(t.chain, l->chain, DE_HASH_LEN);
 	(void)de_ledger_tail_write(l->dirfd, &t); /* a hint: a stale one costs a longer scan */
@@ -489,7 +498,7 @@ static int recover(struct de_ledger *l, struct de_ledger_sec *rep, char *why, si
 		rep->detail = "node store rebuilt from the records";
 	}
 	l->next_seq = s.n;
-	l->end = l->wbuf_off = s.end;
+	l->end = s.end;
 	l->last_start = s.last;
 	memcpy(l->chain, s.chain, DE_HASH_LEN);
 	return 0;

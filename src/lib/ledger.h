@@ -105,6 +105,13 @@ int de_ledger_close(struct de_ledger *l);
 uint64_t de_ledger_size(const struct de_ledger *l);
 /* The latest checkpoint (size 0 before the first). */
 const struct de_checkpoint *de_ledger_last_checkpoint(const struct de_ledger *l);
+/* Counters since open (for status output and benchmarks). */
+struct de_ledger_stats {
+	uint64_t commits;     /* fdatasyncs of the records */
+	uint64_t checkpoints; /* notes signed */
+	uint64_t bytes;       /* record bytes written */
+};
+void de_ledger_stats(const struct de_ledger *l, struct de_ledger_stats *out);
 /* The current time on CLOCK_MONOTONIC, ns (for tick/timeout callers). */
 int64_t de_ledger_now(void);
 
