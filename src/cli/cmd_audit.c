@@ -267,14 +267,14 @@ static int open_tree(const struct audit_opts *o, struct de_merkle_store **s,
 struct find {
 	uint64_t want;
 	uint8_t leaf[DE_HASH_LEN];
-	struct de_merkle_hasher *h;
 	bool found;
 };
 
 static int find_leaf(void *arg, const struct de_lrec *r)
 {
 	struct find *f = arg;
-	f->found = de_merkle_leaf_hash(f->h, r->rec, r->rec_len, f->leaf) == 0;
+	de_lrec_leaf(r, f->leaf);
+	f->found = true;
 	return 1;
 }
 
@@ -299,7 +299,7 @@ static int do_prove(const struct audit_opts *o, uint64_t seq)
 	struct de_merkle_proof_doc d = { .type = DE_MERKLE_INCLUSION, .algo = DE_HASH_BLAKE3 };
 	d.tree_size = o->have_size ? o->size : lt.cp.size;
 	d.leaf_index = seq;
-	struct find f = { .want = seq, .h = &t.h };
+	struct find f = { .want = seq };
 	uint8_t stored[DE_HASH_LEN];
 	if (d.tree_size > lt.cp.size || d.tree_size > de_merkle_tree_size(&t)) {
 		log_error("audit prove: --size %" PRIu64 " is past the latest checkpoint (%" PRIu64 ")",

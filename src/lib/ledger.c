@@ -179,14 +179,12 @@ int de_ledger_append(struct de_ledger *l, uint32_t type, const void *payload, si
 	if (l->err)
 		return l->err;
 	size_t at = l->wbuf.len;
-	uint8_t chain[DE_HASH_LEN];
+	uint8_t chain[DE_HASH_LEN], leaf[DE_HASH_LEN];
 	int flen = de_lrec_encode(&l->wbuf, l->next_seq, wall_ns(), type, payload, n, l->chain,
-				  chain);
+				  leaf, chain);
 	if (flen < 0)
 		return flen;
-	/* The leaf: R || chain, i.e. the frame without its length and check. */
-	int r = de_merkle_tree_append(&l->tree, l->wbuf.data + at + 4,
-				      (size_t)flen - 4 - DE_LREC_CHECK_LEN, NULL);
+	int r = de_merkle_tree_append_hash(&l->tree, leaf);
 	if (r < 0) {
 		l->wbuf.len = at;
 		return l->err = r;
@@ -372,12 +370,12 @@ static int scan(struct de_ledger *l, struct scan *s)
 	struct de_lrec rec;
 	uint64_t tsize = de_merkle_tree_size(&l->tree);
 	while ((r = de_lreader_next(&rd, &rec)) > 0) {
-		if (rec.seq != s->n || !de_lrec_chain_ok(&rec, s->chain)) {
+		uint8_t leaf[DE_HASH_LEN];
+		if (rec.seq != s->n || !de_lrec_chain_ok(&rec, s->chain, leaf)) {
 			r = -EBADMSG;
 			break;
 		}
-		if (s->n >= tsize && (r = de_merkle_tree_append(&l->tree, rec.rec, rec.rec_len,
-								 NULL)) < 0)
+		if (s->n >= tsize && (r = de_merkle_tree_append_hash(&l->tree, leaf)) < 0)
 			break;
 		memcpy(s->chain, rec.chain, DE_HASH_LEN);
 		s->last = s->end;
@@ -458,15 +456,20 @@ static int recover(struct de_ledger *l, struct de_ledger_sec *rep, char *why, si
 		return r;
 	}
 	/* Start after the last checkpointed record when the hint checks out
-	 * and the node store holds at least that much. */
+	 * (that record decodes, has the chain the hint names and the leaf the
+	 * node store holds) and the node store holds at least that much. */
 	if (de_ledger_tail_read(l->dirfd, &t) == 0 && t.size && t.size <= l->cp.size &&
 	    t.end <= size && t.last < t.end && de_merkle_tree_size(&l->tree) >= t.size) {
-		uint8_t buf[DE_LREC_MAX];
 		struct de_lrec rec;
 		size_t len = (size_t)(t.end - t.last);
-		if (len <= sizeof(buf) && de_pread_full(l->fd, buf, len, t.last) == (ssize_t)len &&
+		_cleanup_free_ uint8_t *buf = len <= DE_LREC_MAX ? malloc(len) : NULL;
+		uint8_t leaf[DE_HASH_LEN], stored[DE_HASH_LEN];
+		if (buf && de_pread_full(l->fd, buf, len, t.last) == (ssize_t)len &&
 		    de_lrec_decode(buf, len, &rec) == (int)len && rec.seq == t.size - 1 &&
-		    memcmp(rec.chain, t.chain, DE_HASH_LEN) == 0) {
+		    memcmp(rec.chain, t.chain, DE_HASH_LEN) == 0 &&
+		    (de_lrec_leaf(&rec, leaf), 1) &&
+		    de_merkle_store_get(l->store, 0, t.size - 1, stored) == 0 &&
+		    memcmp(leaf, stored, DE_HASH_LEN) == 0) {
 			s.n = t.size;
 			s.end = t.end;
 			s.last = t.last;

@@ -63,18 +63,36 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
-static void chain_of(const uint8_t *prev, const uint8_t *rec, size_t n, uint8_t *out)
+static void leaf_of(const uint8_t *rec, size_t n, uint8_t *out)
 {
+	static const uint8_t zero = 0;
 	struct iovec v[2] = {
-		{ .iov_base = (void *)prev, .iov_len = DE_HASH_LEN },
+		{ .iov_base = (void *)&zero, .iov_len = 1 },
 		{ .iov_base = (void *)rec, .iov_len = n },
 	};
 	de_blake3_iov(v, 2, out, DE_HASH_LEN);
 }
 
+static void chain_of(const uint8_t *prev, const uint8_t *leaf, uint8_t *out)
+{
+	uint8_t two[2 * DE_HASH_LEN];
+	memcpy(two, prev, DE_HASH_LEN);
+	memcpy(two + DE_HASH_LEN, leaf, DE_HASH_LEN);
+	de_blake3(two, sizeof(two), out, DE_HASH_LEN);
+}
+
+/* The check of a frame: header (28 bytes) and chain. */
+static void check_of(const uint8_t *f, const uint8_t *chain, uint8_t *out)
+{
+	uint8_t m[DE_LREC_HDR + DE_HASH_LEN];
+	memcpy(m, f, DE_LREC_HDR);
+	memcpy(m + DE_LREC_HDR, chain, DE_HASH_LEN);
+	de_blake3(m, sizeof(m), out, DE_LREC_CHECK_LEN);
+}
+
 int de_lrec_encode(struct de_buf *out, uint64_t seq, int64_t time_ns, uint32_t type,
 		   const void *payload, size_t payload_len, const uint8_t *prev_chain,
-		   uint8_t *chain_out)
+		   uint8_t *leaf_out, uint8_t *chain_out)
 {
 	if (payload_len > DE_LREC_MAX_PAYLOAD)
 		return -EMSGSIZE;
@@ -90,9 +108,13 @@ int de_lrec_encode(struct de_buf *out, uint64_t seq, int64_t time_ns, uint32_t t
 	put32(f + 24, (uint32_t)payload_len);
 	if (payload_len)
 		memcpy(f + DE_LREC_HDR, payload, payload_len);
+	uint8_t leaf[DE_HASH_LEN];
 	uint8_t *chain = f + DE_LREC_HDR + payload_len;
-	chain_of(prev_chain, f + 4, DE_LREC_HDR - 4 + payload_len, chain);
-	de_blake3(f, flen - DE_LREC_CHECK_LEN, f + flen - DE_LREC_CHECK_LEN, DE_LREC_CHECK_LEN);
+	leaf_of(f + 4, DE_LREC_HDR - 4 + payload_len, leaf);
+	chain_of(prev_chain, leaf, chain);
+	check_of(f, chain, f + flen - DE_LREC_CHECK_LEN);
+	if (leaf_out)
+		memcpy(leaf_out, leaf, DE_HASH_LEN);
 	if (chain_out)
 		memcpy(chain_out, chain, DE_HASH_LEN);
 	out->len += flen;
@@ -114,7 +136,8 @@ int de_lrec_decode(const uint8_t *p, size_t n, struct de_lrec *r)
 	if (n < flen)
 		return -EAGAIN;
 	uint8_t check[DE_LREC_CHECK_LEN];
-	de_blake3(p, flen - DE_LREC_CHECK_LEN, check, sizeof(check));
+	const uint8_t *chain = p + flen - DE_LREC_TRAILER;
+	check_of(p, chain, check);
 	if (memcmp(check, p + flen - DE_LREC_CHECK_LEN, sizeof(check)) != 0)
 		return -EBADMSG;
 	r->frame_len = flen;
@@ -123,16 +146,24 @@ int de_lrec_decode(const uint8_t *p, size_t n, struct de_lrec *r)
 	r->type = get32(p + 20);
 	r->payload_len = flen - DE_LREC_MIN;
 	r->payload = p + DE_LREC_HDR;
-	memcpy(r->chain, p + DE_LREC_HDR + r->payload_len, DE_HASH_LEN);
+	memcpy(r->chain, chain, DE_HASH_LEN);
 	r->rec = p + 4;
-	r->rec_len = DE_LREC_HDR - 4 + r->payload_len + DE_HASH_LEN;
+	r->rec_len = DE_LREC_HDR - 4 + r->payload_len;
 	return (int)flen;
 }
 
-bool de_lrec_chain_ok(const struct de_lrec *r, const uint8_t *prev_chain)
+void de_lrec_leaf(const struct de_lrec *r, uint8_t *leaf)
 {
-	uint8_t c[DE_HASH_LEN];
-	chain_of(prev_chain, r->rec, r->rec_len - DE_HASH_LEN, c);
+	leaf_of(r->rec, r->rec_len, leaf);
+}
+
+bool de_lrec_chain_ok(const struct de_lrec *r, const uint8_t *prev_chain, uint8_t *leaf_out)
+{
+	uint8_t leaf[DE_HASH_LEN], c[DE_HASH_LEN];
+	leaf_of(r->rec, r->rec_len, leaf);
+	chain_of(prev_chain, leaf, c);
+	if (leaf_out)
+		memcpy(leaf_out, leaf, DE_HASH_LEN);
 	return memcmp(c, r->chain, DE_HASH_LEN) == 0;
 }
 

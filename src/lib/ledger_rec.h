@@ -8,19 +8,25 @@
  *   u32 type           DE_LREC_*
  *   u32 payload_len
  *   payload            payload_len bytes (ledger_canon.h for most types)
- *   u8  chain[32]      BLAKE3(chain of the previous record || R)
- *   u8  check[8]       the first 8 bytes of BLAKE3(frame up to here)
- * R ("the record") is seq .. payload; the chain of the record before the
- * first is 32 zero bytes. The Merkle leaf data is R || chain, so the tree
- * commits to the chain too: leaf = BLAKE3(0x00 || R || chain).
+ *   u8  chain[32]      BLAKE3(chain of the previous record || leaf)
+ *   u8  check[8]       the first 8 bytes of BLAKE3(frame_len .. payload_len || chain)
+ * R ("the record") is seq .. payload. Its Merkle leaf is RFC 9162's
+ * leaf = BLAKE3(0x00 || R), and the chain links the leaves:
+ * chain(i) = BLAKE3(chain(i-1) || leaf(i)), chain(-1) = 32 zero bytes. So
+ * the tree commits to every record's bytes and the chain to their order,
+ * and the record is hashed once for both (a 400-byte record is ~7 BLAKE3
+ * blocks; the chain and the check one block each).
  *
- * Trade-offs: the checksum is a truncated BLAKE3 (no second checksum
- * algorithm in the tree; ~0.2 us per record) and exists to tell a torn or
- * rotted frame from a well-formed one; tamper evidence comes from the chain,
- * the tree and the signed checkpoints, which a recomputed checksum does not
- * fool. The decoder is the parser of untrusted bytes (a ledger file may
- * have been edited by anyone): it checks every length against the bytes it
- * has and never reads past them (fuzzed: src/fuzz/fuzz_ledgerrec.c).
+ * Trade-offs: the checksum covers the fixed header and the chain, not the
+ * payload: it tells a torn or rotted frame (the chain and check come last)
+ * from a whole one without knowing the previous record; a changed payload
+ * changes the leaf and so fails the chain check, which every scan that
+ * matters (the writer's recovery, `audit verify`) makes. Tamper evidence
+ * comes from the chain, the tree and the signed checkpoints, which a
+ * recomputed checksum does not fool. The decoder is the parser of
+ * untrusted bytes (a ledger file may have been edited by anyone): it
+ * checks every length against the bytes it has and never reads past them
+ * (fuzzed: src/fuzz/fuzz_ledgerrec.c).
  */
 #ifndef DE_LEDGER_REC_H
 #define DE_LEDGER_REC_H
@@ -74,18 +80,19 @@ struct de_lrec {
 	uint32_t payload_len;
 	const uint8_t *payload;
 	uint8_t chain[DE_HASH_LEN];
-	const uint8_t *rec;    /* R || chain: the Merkle leaf data */
-	size_t rec_len;        /* DE_LREC_HDR - 4 + payload_len + 32 */
+	const uint8_t *rec;    /* R: the Merkle leaf data */
+	size_t rec_len;        /* DE_LREC_HDR - 4 + payload_len */
 	uint32_t frame_len;
 };
 
 /* Append the frame of (seq, time, type, payload) to out, chaining from
- * prev_chain (32 bytes) and writing the new chain hash to chain_out.
- * Returns the frame length or a negative errno (-EMSGSIZE for a payload
- * over DE_LREC_MAX_PAYLOAD, out->err). */
+ * prev_chain (32 bytes); the record's leaf hash to leaf_out and its chain
+ * hash to chain_out (either may be NULL). Returns the frame length or a
+ * negative errno (-EMSGSIZE for a payload over DE_LREC_MAX_PAYLOAD,
+ * out->err). */
 int de_lrec_encode(struct de_buf *out, uint64_t seq, int64_t time_ns, uint32_t type,
 		   const void *payload, size_t payload_len, const uint8_t *prev_chain,
-		   uint8_t *chain_out);
+		   uint8_t *leaf_out, uint8_t *chain_out);
 
 /* Decode the frame at p[0..n). Returns the frame length (> 0) and fills
  * *r; -EAGAIN when p holds only a prefix of a plausible frame (a torn
@@ -94,8 +101,11 @@ int de_lrec_encode(struct de_buf *out, uint64_t seq, int64_t time_ns, uint32_t t
  * chain are the caller's (de_lrec_chain_ok). */
 int de_lrec_decode(const uint8_t *p, size_t n, struct de_lrec *r);
 
-/* Does r's stored chain equal BLAKE3(prev_chain || R)? */
-bool de_lrec_chain_ok(const struct de_lrec *r, const uint8_t *prev_chain);
+/* The record's Merkle leaf hash, BLAKE3(0x00 || R). */
+void de_lrec_leaf(const struct de_lrec *r, uint8_t *leaf);
+/* Does r's stored chain equal BLAKE3(prev_chain || leaf)? The leaf hash is
+ * written to leaf_out (may be NULL) either way. */
+bool de_lrec_chain_ok(const struct de_lrec *r, const uint8_t *prev_chain, uint8_t *leaf_out);
 
 /* A sequential reader of frames from a file, through a buffer (pread: the
  * fd's offset is not used), for scans at disk speed. A decoded record

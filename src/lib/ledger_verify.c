@@ -101,19 +101,17 @@ static const char *cp_name(const struct cpent *c, char *buf, size_t n)
 static uint64_t locate(int dirfd, int recfd, uint64_t size)
 {
 	_cleanup_close_ int lfd = openat(dirfd, DE_LEDGER_TREE "/level-00", O_RDONLY | O_CLOEXEC);
-	struct de_merkle_hasher h;
 	struct de_lreader rd;
 	struct de_lrec rec;
 	uint64_t found = DE_VERIFY_NONE;
-	if (lfd < 0 || de_merkle_hasher_init(&h, DE_HASH_BLAKE3) < 0)
+	if (lfd < 0)
 		return found;
 	if (de_lreader_init(&rd, recfd, 0) == 0) {
 		for (uint64_t i = 0; i < size && de_lreader_next(&rd, &rec) > 0; i++) {
 			uint8_t mine[DE_HASH_LEN], stored[DE_HASH_LEN];
 			if (de_pread_full(lfd, stored, DE_HASH_LEN, i * DE_HASH_LEN) != DE_HASH_LEN)
 				break;
-			if (de_merkle_leaf_hash(&h, rec.rec, rec.rec_len, mine) < 0)
-				break;
+			de_lrec_leaf(&rec, mine);
 			if (memcmp(mine, stored, DE_HASH_LEN) != 0) {
 				found = i;
 				break;
@@ -121,7 +119,6 @@ static uint64_t locate(int dirfd, int recfd, uint64_t size)
 		}
 		de_lreader_done(&rd);
 	}
-	de_merkle_hasher_done(&h);
 	return found;
 }
 
@@ -203,7 +200,8 @@ static int scan(struct vstate *v, int dirfd, int recfd)
 			     (unsigned long long)i, (unsigned long long)rec.seq);
 			break;
 		}
-		if (!de_lrec_chain_ok(&rec, prev)) {
+		uint8_t leaf[DE_HASH_LEN];
+		if (!de_lrec_chain_ok(&rec, prev, leaf)) {
 			res->first_bad = i;
 			fail(v, "record %llu: its chain hash does not match the records before it "
 				"(record edited)",
@@ -211,9 +209,7 @@ static int scan(struct vstate *v, int dirfd, int recfd)
 			break;
 		}
 		memcpy(prev, rec.chain, DE_HASH_LEN);
-		uint8_t leaf[DE_HASH_LEN];
-		if ((r = de_merkle_leaf_hash(&h, rec.rec, rec.rec_len, leaf)) < 0 ||
-		    (r = de_merkle_frontier_append(&h, &f, leaf, NULL, NULL)) < 0)
+		if ((r = de_merkle_frontier_append(&h, &f, leaf, NULL, NULL)) < 0)
 			goto out;
 	}
 	res->records = i;

@@ -63,14 +63,13 @@ def reframe(fb, prev_chain, payload=None):
     struct.pack_into("<I", hdr, 0, 28 + len(body) + 40)
     struct.pack_into("<I", hdr, 24, len(body))
     rec = bytes(hdr[4:]) + body
-    chain = b3(prev_chain + rec)
-    f = bytes(hdr) + body + chain
-    return f + b3(f, 8)
+    chain = b3(prev_chain + b3(b"\x00" + rec))
+    return bytes(hdr) + body + chain + b3(bytes(hdr) + chain, 8)
 
 
 def fix_check(fb):
-    """Recompute only the frame's own checksum."""
-    return fb[:-8] + b3(fb[:-8], 8)
+    """Recompute only the frame's own checksum (header and chain)."""
+    return fb[:-8] + b3(fb[:28] + fb[-40:-8], 8)
 
 
 def verdict(res):
@@ -158,9 +157,12 @@ ok(o.returncode == 0 and b"Signature Verified Successfully" in o.stdout,
 p = audit(base, "prove", "37")
 ok(p.returncode == 0, "prove 37", p.stderr)
 doc = json.loads(p.stdout)
-leaf = b3(b"\x00" + frames(os.path.join(ledger, "records"))[37][1][4:-8])
+fr37 = frames(os.path.join(ledger, "records"))[37][1]
+leaf = b3(b"\x00" + fr37[4:-40])
 ok(doc["leaf_index"] == 37 and doc["tree_size"] == TOTAL and doc["leaf_hash"] == leaf.hex()
-   and doc["root"] == j["root"], "proof: leaf = BLAKE3(0x00 || record || chain), the signed root", doc)
+   and doc["root"] == j["root"], "proof: leaf = BLAKE3(0x00 || record), the signed root", doc)
+prev36 = frames(os.path.join(ledger, "records"))[36][1][-40:-8]
+ok(fr37[-40:-8] == b3(prev36 + leaf), "chain = BLAKE3(previous chain || leaf)")
 pf = os.path.join(tmp, "proof.json")
 open(pf, "wb").write(p.stdout)
 v = audit(base, "verify-proof", pf, "--checkpoint", os.path.join(tmp, "cp.txt"))
@@ -205,7 +207,8 @@ check("flip a payload bit", st1, K)
 st1, rec = copy_state("edit")
 fr = [fb for _, fb in frames(rec)]
 b = bytearray(fr[K])
-b[-50] ^= 0x01  # last payload byte
+b[-41] ^= 0x01  # last payload byte
+b[20] ^= 0x01   # and the type, which the checksum covers
 fr[K] = fix_check(bytes(b))
 write_frames(rec, fr)
 check("edit a record and recompute its checksum", st1, K)

@@ -29,18 +29,28 @@ static void test_frame_roundtrip(void **state)
 {
 	(void)state;
 	struct de_buf b = DE_BUF_INIT;
-	uint8_t c1[32], c2[32];
-	int n1 = de_lrec_encode(&b, 0, 123456789, DE_LREC_ALERT, "hello", 5, zero, c1);
+	uint8_t c1[32], c2[32], leaf1[32];
+	int n1 = de_lrec_encode(&b, 0, 123456789, DE_LREC_ALERT, "hello", 5, zero, leaf1, c1);
 	assert_int_equal(n1, DE_LREC_MIN + 5);
-	int n2 = de_lrec_encode(&b, 1, -5, DE_LREC_CONFIG, NULL, 0, c1, c2);
+	int n2 = de_lrec_encode(&b, 1, -5, DE_LREC_CONFIG, NULL, 0, c1, NULL, c2);
 	assert_int_equal(n2, DE_LREC_MIN);
 	assert_int_equal(b.len, (size_t)(n1 + n2));
-	/* The chain is BLAKE3(prev || seq..payload), as documented. */
-	uint8_t want[32], tmp[32 + DE_LREC_HDR - 4 + 5];
-	memcpy(tmp, zero, 32);
-	memcpy(tmp + 32, b.data + 4, DE_LREC_HDR - 4 + 5);
+	/* As documented: leaf = BLAKE3(0x00 || R), chain = BLAKE3(prev || leaf),
+	 * check = BLAKE3(header || chain)[:8]. */
+	uint8_t want[32], tmp[1 + DE_LREC_HDR - 4 + 5], two[64], hc[DE_LREC_HDR + 32];
+	tmp[0] = 0;
+	memcpy(tmp + 1, b.data + 4, DE_LREC_HDR - 4 + 5);
 	de_blake3(tmp, sizeof(tmp), want, 32);
+	assert_memory_equal(leaf1, want, 32);
+	memcpy(two, zero, 32);
+	memcpy(two + 32, leaf1, 32);
+	de_blake3(two, 64, want, 32);
 	assert_memory_equal(c1, want, 32);
+	assert_memory_equal(b.data + DE_LREC_HDR + 5, c1, 32);
+	memcpy(hc, b.data, DE_LREC_HDR);
+	memcpy(hc + DE_LREC_HDR, c1, 32);
+	de_blake3(hc, sizeof(hc), want, 8);
+	assert_memory_equal(b.data + n1 - 8, want, 8);
 
 	struct de_lrec r;
 	assert_int_equal(de_lrec_decode((uint8_t *)b.data, b.len, &r), n1);
@@ -50,12 +60,14 @@ static void test_frame_roundtrip(void **state)
 	assert_int_equal(r.payload_len, 5);
 	assert_memory_equal(r.payload, "hello", 5);
 	assert_memory_equal(r.chain, c1, 32);
-	assert_true(de_lrec_chain_ok(&r, zero));
-	assert_false(de_lrec_chain_ok(&r, c1));
+	uint8_t leaf[32];
+	assert_true(de_lrec_chain_ok(&r, zero, leaf));
+	assert_memory_equal(leaf, leaf1, 32);
+	assert_false(de_lrec_chain_ok(&r, c1, NULL));
 	assert_int_equal(de_lrec_decode((uint8_t *)b.data + n1, (size_t)n2, &r), n2);
 	assert_int_equal(r.seq, 1);
 	assert_int_equal(r.time_ns, -5);
-	assert_true(de_lrec_chain_ok(&r, c1));
+	assert_true(de_lrec_chain_ok(&r, c1, NULL));
 	de_buf_free(&b);
 }
 
@@ -64,7 +76,7 @@ static void test_frame_damage(void **state)
 	(void)state;
 	struct de_buf b = DE_BUF_INIT;
 	uint8_t c[32];
-	int n = de_lrec_encode(&b, 7, 1, DE_LREC_EXEC, "payload bytes", 13, zero, c);
+	int n = de_lrec_encode(&b, 7, 1, DE_LREC_EXEC, "payload bytes", 13, zero, NULL, c);
 	struct de_lrec r;
 	/* Every prefix is incomplete, never accepted. */
 	for (int i = 0; i < n; i++) {
@@ -72,11 +84,17 @@ static void test_frame_damage(void **state)
 		assert_true(x == -EAGAIN || x == -EBADMSG);
 		assert_int_equal(x, -EAGAIN);
 	}
-	/* Every single bit flip is refused. */
+	/* Every single bit flip is caught: outside the payload by the frame's
+	 * check, inside it by the chain. */
 	for (int i = 0; i < n * 8; i++) {
 		b.data[i / 8] ^= (char)(1 << (i % 8));
 		int x = de_lrec_decode((uint8_t *)b.data, (size_t)n, &r);
-		assert_true(x == -EBADMSG || x == -EAGAIN);
+		if (i / 8 >= (int)DE_LREC_HDR && i / 8 < (int)DE_LREC_HDR + 13) {
+			assert_int_equal(x, n);
+			assert_false(de_lrec_chain_ok(&r, zero, NULL));
+		} else {
+			assert_true(x == -EBADMSG || x == -EAGAIN);
+		}
 		b.data[i / 8] ^= (char)(1 << (i % 8));
 	}
 	assert_int_equal(de_lrec_decode((uint8_t *)b.data, (size_t)n, &r), n);
@@ -85,7 +103,7 @@ static void test_frame_damage(void **state)
 	assert_int_equal(de_lrec_decode(tiny, sizeof(tiny), &r), -EBADMSG);
 	uint8_t huge[8] = { 0xff, 0xff, 0xff, 0x7f };
 	assert_int_equal(de_lrec_decode(huge, sizeof(huge), &r), -EBADMSG);
-	assert_int_equal(de_lrec_encode(&b, 0, 0, 1, b.data, DE_LREC_MAX_PAYLOAD + 1, zero, c),
+	assert_int_equal(de_lrec_encode(&b, 0, 0, 1, b.data, DE_LREC_MAX_PAYLOAD + 1, zero, NULL, c),
 			 -EMSGSIZE);
 	de_buf_free(&b);
 }
@@ -104,7 +122,7 @@ static void test_reader(void **state)
 	memset(payload, 'x', sizeof(payload));
 	for (unsigned i = 0; i < 5000; i++)
 		assert_true(de_lrec_encode(&b, i, i, DE_LREC_ALERT, payload, i % sizeof(payload), prev,
-					   prev) > 0);
+					   NULL, prev) > 0);
 	assert_int_equal(write(fd, b.data, b.len), (ssize_t)b.len);
 	assert_int_equal(write(fd, b.data, 10), 10); /* a torn tail */
 	struct de_lreader rd;
@@ -116,7 +134,7 @@ static void test_reader(void **state)
 	while ((x = de_lreader_next(&rd, &r)) > 0) {
 		assert_int_equal(r.seq, i);
 		assert_int_equal(r.payload_len, i % sizeof(payload));
-		assert_true(de_lrec_chain_ok(&r, c));
+		assert_true(de_lrec_chain_ok(&r, c, NULL));
 		memcpy(c, r.chain, 32);
 		i++;
 	}
