@@ -130,10 +130,12 @@ int de_ledger_sync(struct de_ledger *l)
 		return r;
 	if (!l->unsynced)
 		return 0;
+	int64_t t0 = de_ledger_now();
 	if (fdatasync(l->fd) < 0)
 		return l->err = de_neg_errno();
 	l->unsynced = false;
 	l->stats.commits++;
+	l->stats.sync_ns += (uint64_t)(de_ledger_now() - t0);
 	return 0;
 }
 
@@ -514,7 +516,7 @@ static void opts_defaults(struct de_ledger_opts *o, const struct de_ledger_opts 
 	if (!o->sync_ms)
 		o->sync_ms = 100;
 	if (!o->checkpoint_records)
-		o->checkpoint_records = 10000;
+		o->checkpoint_records = 100000;
 	if (!o->checkpoint_ms)
 		o->checkpoint_ms = 60000;
 	if (!o->buffer_bytes)

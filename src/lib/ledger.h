@@ -53,7 +53,7 @@ struct de_ledger_opts {
 	const char *origin;          /* NULL: "daemoneye/HOSTNAME"; used only at creation */
 	const char *component;       /* who opens it, for the open/close records (NULL: "procmond") */
 	unsigned sync_ms;            /* durability bound; 0: 100 */
-	uint64_t checkpoint_records; /* 0: 10000 */
+	uint64_t checkpoint_records; /* 0: 100000 */
 	unsigned checkpoint_ms;      /* 0: 60000 */
 	size_t buffer_bytes;         /* 0: 256 KiB */
 	/* Called with every new checkpoint note (e.g. to send it to the alert
@@ -110,6 +110,7 @@ struct de_ledger_stats {
 	uint64_t commits;     /* fdatasyncs of the records */
 	uint64_t checkpoints; /* notes signed */
 	uint64_t bytes;       /* record bytes written */
+	uint64_t sync_ns;     /* time spent in fdatasync of the records */
 };
 void de_ledger_stats(const struct de_ledger *l, struct de_ledger_stats *out);
 /* The current time on CLOCK_MONOTONIC, ns (for tick/timeout callers). */

@@ -12,7 +12,7 @@
 enum kind { K_BOOL, K_U32, K_I32, K_U64, K_I64, K_STR, K_HEX, K_U32X4, K_ARGV };
 
 struct field {
-	uint16_t tag;
+	uint8_t tag;
 	enum kind kind;
 	const char *name;
 };
@@ -63,22 +63,27 @@ static const struct field sec_fields[] = {
 
 /* --- writer */
 
-static void put_field(struct de_buf *b, uint16_t tag, const void *p, size_t n)
+static void put_field(struct de_buf *b, uint8_t tag, const void *p, size_t n)
 {
-	uint8_t h[6] = { (uint8_t)tag, (uint8_t)(tag >> 8), (uint8_t)n, (uint8_t)(n >> 8),
-			 (uint8_t)(n >> 16), (uint8_t)(n >> 24) };
-	de_buf_append(b, h, sizeof(h));
+	uint8_t h[6] = { tag };
+	unsigned k = 1;
+	size_t v = n;
+	do { /* LEB128, minimal; n <= DE_LREC_MAX_PAYLOAD fits in 3 bytes */
+		h[k++] = (uint8_t)((v & 0x7f) | (v > 0x7f ? 0x80 : 0));
+		v >>= 7;
+	} while (v && k < sizeof(h));
+	de_buf_append(b, h, k);
 	if (n)
 		de_buf_append(b, p, n);
 }
 
-static void put_u32(struct de_buf *b, uint16_t tag, uint32_t v)
+static void put_u32(struct de_buf *b, uint8_t tag, uint32_t v)
 {
 	uint8_t p[4] = { (uint8_t)v, (uint8_t)(v >> 8), (uint8_t)(v >> 16), (uint8_t)(v >> 24) };
 	put_field(b, tag, p, 4);
 }
 
-static void put_u64(struct de_buf *b, uint16_t tag, uint64_t v)
+static void put_u64(struct de_buf *b, uint8_t tag, uint64_t v)
 {
 	uint8_t p[8];
 	for (unsigned i = 0; i < 8; i++)
@@ -86,19 +91,19 @@ static void put_u64(struct de_buf *b, uint16_t tag, uint64_t v)
 	put_field(b, tag, p, 8);
 }
 
-static void put_bool(struct de_buf *b, uint16_t tag, bool v)
+static void put_bool(struct de_buf *b, uint8_t tag, bool v)
 {
 	uint8_t c = v ? 1 : 0;
 	put_field(b, tag, &c, 1);
 }
 
-static void put_str(struct de_buf *b, uint16_t tag, const char *s)
+static void put_str(struct de_buf *b, uint8_t tag, const char *s)
 {
 	if (s)
 		put_field(b, tag, s, strlen(s));
 }
 
-static void put_u32x4(struct de_buf *b, uint16_t tag, const uint32_t v[4])
+static void put_u32x4(struct de_buf *b, uint8_t tag, const uint32_t v[4])
 {
 	uint8_t p[16];
 	for (unsigned i = 0; i < 4; i++)
@@ -196,27 +201,38 @@ int de_canon_security(struct de_buf *b, const struct de_ledger_sec *s)
 /* --- reader */
 
 struct tlv {
-	uint16_t tag;
+	uint8_t tag;
 	uint32_t len;
 	const uint8_t *v;
 };
 
 /* Next field at *off; 1 when read, 0 at the end, -EBADMSG when malformed
- * (short header, length past the end, tag not above the previous one). */
+ * (no length, a length not in minimal LEB128 or past the end, a tag not
+ * above the previous one). */
 static int tlv_next(const uint8_t *p, size_t n, size_t *off, unsigned *last, struct tlv *t)
 {
 	if (*off == n)
 		return 0;
-	if (n - *off < 6)
+	size_t i = *off;
+	t->tag = p[i++];
+	uint64_t len = 0;
+	for (unsigned shift = 0;; shift += 7) {
+		if (i == n || shift > 28)
+			return -EBADMSG;
+		uint8_t c = p[i++];
+		len |= (uint64_t)(c & 0x7f) << shift;
+		if (!(c & 0x80)) {
+			if (c == 0 && shift)
+				return -EBADMSG; /* not minimal */
+			break;
+		}
+	}
+	if (t->tag <= *last || len > n - i)
 		return -EBADMSG;
-	const uint8_t *h = p + *off;
-	t->tag = (uint16_t)(h[0] | h[1] << 8);
-	t->len = (uint32_t)h[2] | (uint32_t)h[3] << 8 | (uint32_t)h[4] << 16 | (uint32_t)h[5] << 24;
-	if (t->tag <= *last || t->len > n - *off - 6)
-		return -EBADMSG;
-	t->v = h + 6;
+	t->len = (uint32_t)len;
+	t->v = p + i;
 	*last = t->tag;
-	*off += 6 + (size_t)t->len;
+	*off = i + (size_t)len;
 	return 1;
 }
 
@@ -275,7 +291,7 @@ static const struct field *schema(uint32_t type, size_t *n)
 	return NULL;
 }
 
-static const struct field *find_field(const struct field *fs, size_t n, uint16_t tag)
+static const struct field *find_field(const struct field *fs, size_t n, uint8_t tag)
 {
 	for (size_t i = 0; i < n; i++)
 		if (fs[i].tag == tag)

@@ -3,7 +3,7 @@
  * rendering for `daemoneye audit show`.
  *
  * Encoding ("canonical TLV"): a sequence of fields, each
- *   u16 tag, u32 len, len bytes of value      (little-endian)
+ *   u8 tag, len as minimal LEB128 (1-5 bytes), len bytes of value
  * with tags strictly ascending and every field at most once, so one value
  * has exactly one encoding (the chain and the tree hash these bytes; two
  * encodings of one event would be two different records). Integers are

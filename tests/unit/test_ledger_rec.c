@@ -202,7 +202,7 @@ static void test_canon_event(void **state)
 	assert_memory_equal(a.data, b.data, a.len); /* deterministic */
 	assert_true(de_canon_check((uint8_t *)a.data, a.len) > 10);
 	/* The first field: tag 1 (type), length 4, value 1 (exec). */
-	static const uint8_t head[] = { 1, 0, 4, 0, 0, 0, 1, 0, 0, 0 };
+	static const uint8_t head[] = { 1, 4, 1, 0, 0, 0 };
 	assert_memory_equal(a.data, head, sizeof(head));
 
 	struct de_json js;
@@ -239,17 +239,36 @@ static void test_canon_rejects(void **state)
 	(void)state;
 	/* Tags out of order, a repeated tag, a length past the end, a short
 	 * header. */
-	static const uint8_t desc[] = { 2, 0, 1, 0, 0, 0, 'a', 1, 0, 1, 0, 0, 0, 'b' };
-	static const uint8_t dup[] = { 1, 0, 1, 0, 0, 0, 'a', 1, 0, 1, 0, 0, 0, 'b' };
-	static const uint8_t past[] = { 1, 0, 9, 0, 0, 0, 'a' };
-	static const uint8_t shorth[] = { 1, 0, 0 };
+	static const uint8_t desc[] = { 2, 1, 'a', 1, 1, 'b' };
+	static const uint8_t dup[] = { 1, 1, 'a', 1, 1, 'b' };
+	static const uint8_t past[] = { 1, 9, 'a' };
+	static const uint8_t shorth[] = { 1 };
+	static const uint8_t nonmin[] = { 1, 0x81, 0x00, 'a' }; /* 1 in two bytes */
+	static const uint8_t unterm[] = { 1, 0x80 };
+	static const uint8_t good[] = { 1, 0x80, 0x01 }; /* a 128-byte value is cut: past */
 	assert_int_equal(de_canon_check(desc, sizeof(desc)), -EBADMSG);
 	assert_int_equal(de_canon_check(dup, sizeof(dup)), -EBADMSG);
 	assert_int_equal(de_canon_check(past, sizeof(past)), -EBADMSG);
 	assert_int_equal(de_canon_check(shorth, sizeof(shorth)), -EBADMSG);
+	assert_int_equal(de_canon_check(nonmin, sizeof(nonmin)), -EBADMSG);
+	assert_int_equal(de_canon_check(unterm, sizeof(unterm)), -EBADMSG);
+	assert_int_equal(de_canon_check(good, sizeof(good)), -EBADMSG);
 	assert_int_equal(de_canon_check(NULL, 0), 0);
+	/* Long values round trip through the multi-byte length. */
+	struct de_ledger_sec ls = { .detail = NULL };
+	char big[300];
+	memset(big, 'd', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	ls.detail = big;
+	struct de_buf lb = DE_BUF_INIT;
+	de_canon_security(&lb, &ls);
+	assert_int_equal(lb.len, 1 + 2 + 299);
+	assert_int_equal((uint8_t)lb.data[1], 0x80 | (299 & 0x7f));
+	assert_int_equal((uint8_t)lb.data[2], 299 >> 7);
+	assert_int_equal(de_canon_check((uint8_t *)lb.data, lb.len), 1);
+	de_buf_free(&lb);
 	/* A known tag with the wrong width is shown as raw hex, never half. */
-	static const uint8_t badpid[] = { 7, 0, 2, 0, 0, 0, 1, 2 };
+	static const uint8_t badpid[] = { 7, 2, 1, 2 };
 	struct de_buf j = DE_BUF_INIT;
 	struct de_json js;
 	de_json_init(&js, &j);
@@ -257,7 +276,7 @@ static void test_canon_rejects(void **state)
 	assert_int_equal(de_canon_json(&js, DE_LREC_EXEC, badpid, sizeof(badpid)), -EBADMSG);
 	de_json_obj_end(&js);
 	assert_string_equal(de_buf_str(&j),
-			    "{\"payload_error\":\"malformed payload\",\"payload_hex\":\"0700020000000102\"}");
+			    "{\"payload_error\":\"malformed payload\",\"payload_hex\":\"07020102\"}");
 	de_buf_free(&j);
 }
 
