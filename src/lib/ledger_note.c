@@ -95,6 +95,8 @@ int de_vkey_parse(const char *s, size_t n, struct de_vkey *out)
 	char name[DE_NOTE_NAME_MAX];
 	memcpy(name, s, (size_t)(p1 - s));
 	name[p1 - s] = '\0';
+	if (strlen(name) != (size_t)(p1 - s))
+		return -EBADMSG; /* a NUL inside the name */
 	uint32_t id = 0;
 	for (const char *h = p1 + 1; h < p2; h++) {
 		int d = *h >= '0' && *h <= '9' ? *h - '0' : *h >= 'a' && *h <= 'f' ? *h - 'a' + 10 : -1;

@@ -319,6 +319,13 @@ static void test_key_and_note(void **state)
 	assert_int_equal(de_vkey_parse(vb.data, vb.len, &back), 0);
 	assert_int_equal(back.id, vk.id);
 	assert_memory_equal(back.pk, vk.pk, 32);
+	/* A NUL inside the name is not the same name (found by fuzzing). */
+	struct de_buf nb = DE_BUF_INIT;
+	de_buf_append(&nb, "example.org/log", 15);
+	de_buf_append(&nb, "\0\0", 2);
+	de_buf_append(&nb, vb.data + 15, vb.len - 15);
+	assert_int_equal(de_vkey_parse(nb.data, nb.len, &back), -EBADMSG);
+	de_buf_free(&nb);
 	vb.data[20] ^= 1; /* a changed id or key no longer matches */
 	assert_int_equal(de_vkey_parse(vb.data, vb.len, &back), -EBADMSG);
 
