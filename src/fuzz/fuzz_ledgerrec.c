@@ -61,7 +61,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					abort();
 			if (x < 0 && x != -EBADMSG)
 				abort();
-			if (r.type != DE_LREC_ALERT && (r.type <= DE_LREC_FORK || de_lrec_is_security(r.type)) &&
+			if (r.type != DE_LREC_ALERT && r.type >= DE_LREC_EXEC &&
+			    (r.type <= DE_LREC_FORK || de_lrec_is_security(r.type)) &&
 			    de_canon_check(r.payload, r.payload_len) < 0 && x != -EBADMSG)
 				abort();
 		}

@@ -340,14 +340,20 @@ static void out_num(struct out *o, bool is_signed, uint64_t v)
 	}
 }
 
+/* Hex of any length (ids, hashes, unknown fields, a malformed payload). */
 static void out_hex(struct out *o, const uint8_t *v, size_t n)
 {
-	char hex[129];
-	de_hex(v, DE_MIN(n, (size_t)64), hex);
-	if (o->j)
-		de_json_cstr(o->j, hex);
-	else
-		de_buf_puts(o->b, hex);
+	struct de_buf hex = DE_BUF_INIT;
+	if (de_buf_reserve(&hex, 2 * n + 1) == 0) {
+		de_hex(v, n, hex.data);
+		if (o->j)
+			de_json_cstr(o->j, hex.data);
+		else
+			de_buf_puts(o->b, hex.data);
+	} else if (o->j) {
+		de_json_null(o->j);
+	}
+	de_buf_free(&hex);
 }
 
 static void out_value(struct out *o, const struct field *f, const struct tlv *t)
@@ -419,7 +425,12 @@ static int render(struct out *o, uint32_t type, const uint8_t *p, size_t n)
 	}
 	size_t nf;
 	const struct field *fs = schema(type, &nf);
-	int r = fs ? de_canon_check(p, n) : -EBADMSG;
+	if (!fs) { /* a type this version does not know: its bytes */
+		out_key(o, "payload_hex");
+		out_hex(o, p, n);
+		return 0;
+	}
+	int r = de_canon_check(p, n);
 	size_t off = 0;
 	unsigned last = 0;
 	struct tlv t;
@@ -434,21 +445,7 @@ static int render(struct out *o, uint32_t type, const uint8_t *p, size_t n)
 		out_key(o, "payload_error");
 		out_str(o, (const uint8_t *)"malformed payload", 17);
 		out_key(o, "payload_hex");
-		if (o->j) {
-			struct de_buf hex = DE_BUF_INIT;
-			if (de_buf_reserve(&hex, 2 * n + 1) == 0) {
-				de_hex(p, n, hex.data);
-				de_json_cstr(o->j, hex.data);
-			}
-			de_buf_free(&hex);
-		} else {
-			struct de_buf hex = DE_BUF_INIT;
-			if (de_buf_reserve(&hex, 2 * n + 1) == 0) {
-				de_hex(p, n, hex.data);
-				de_buf_puts(o->b, hex.data);
-			}
-			de_buf_free(&hex);
-		}
+		out_hex(o, p, n);
 		return -EBADMSG;
 	}
 	off = 0;

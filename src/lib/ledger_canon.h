@@ -66,7 +66,8 @@ int de_canon_security(struct de_buf *out, const struct de_ledger_sec *s);
 int de_canon_check(const uint8_t *p, size_t n);
 
 /* Render the payload of a record of `type` as members of the JSON object
- * j is in (one member per field; an alert as "alert": its text). A payload
+ * j is in (one member per field; an alert as "alert": its text; a type
+ * this version does not know as "payload_hex"). A payload
  * that does not decode is rendered as "payload_hex" plus "payload_error"
  * and -EBADMSG is returned; the JSON stays valid either way. */
 int de_canon_json(struct de_json *j, uint32_t type, const uint8_t *p, size_t n);
