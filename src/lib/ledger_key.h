@@ -14,8 +14,8 @@
  * not protect history from a root attacker by itself. What does is that
  * checkpoints (and the public key) are exported: a forger who signs a new
  * history with the stolen key still contradicts every checkpoint already
- * published. KEYS_DIR/ledger.pub holds the verifier key (ledger_note.h)
- * for convenience.
+ * published. The public half is exported as a verifier key (ledger_note.h)
+ * in the ledger's PUBKEY file and by `daemoneye audit pubkey`.
  */
 #ifndef DE_LEDGER_KEY_H
 #define DE_LEDGER_KEY_H
@@ -27,7 +27,6 @@
 #define DE_ED25519_PK_LEN 32
 #define DE_ED25519_SIG_LEN 64
 #define DE_LEDGER_KEY_FILE "ledger.key"
-#define DE_LEDGER_PUB_FILE "ledger.pub"
 
 struct de_ledger_key;
 
