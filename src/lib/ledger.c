@@ -610,9 +610,12 @@ static int do_open(struct de_ledger *l, const char *state_dir, char *why, size_t
 			return r;
 	}
 	r = de_ledger_checkpoint_now(l);
-	if (r < 0)
+	if (r < 0) {
 		de_why(why, whylen, "first checkpoint: %s", strerror(-r));
-	return r;
+		return r;
+	}
+	/* The directory entries of files created on first use. */
+	return fsync(l->dirfd) < 0 ? de_neg_errno() : 0;
 }
 
 struct de_ledger *de_ledger_open(const char *state_dir, struct de_ledger_key *key,
