@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
@@ -22,8 +23,21 @@
 
 #define NS_PER_MS 1000000LL
 
+/* The commit thread: fdatasync of the records off the caller's thread. */
+struct syncer {
+	pthread_t th;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	bool running, stop, want;
+	uint64_t req_seq;  /* records written when the pending request was made */
+	uint64_t durable;  /* records known durable */
+	int err;           /* first fdatasync error */
+	uint64_t commits, sync_ns;
+};
+
 struct de_ledger {
 	struct de_ledger_opts o;
+	struct syncer sy;
 	char component[32];
 	struct de_ledger_key *key;
 	struct de_vkey vk;
@@ -68,6 +82,11 @@ static int64_t wall_ns(void)
 void de_ledger_stats(const struct de_ledger *l, struct de_ledger_stats *out)
 {
 	*out = l->stats;
+	struct syncer *sy = (struct syncer *)&l->sy;
+	pthread_mutex_lock(&sy->mu);
+	out->commits = sy->commits;
+	out->sync_ns = sy->sync_ns;
+	pthread_mutex_unlock(&sy->mu);
 }
 
 uint64_t de_ledger_size(const struct de_ledger *l)
@@ -121,21 +140,82 @@ static int write_out(struct de_ledger *l)
 	return 0;
 }
 
+static int sync_err(struct de_ledger *l)
+{
+	pthread_mutex_lock(&l->sy.mu);
+	int e = l->sy.err;
+	pthread_mutex_unlock(&l->sy.mu);
+	return e;
+}
+
+static void *sync_main(void *arg)
+{
+	struct de_ledger *l = arg;
+	struct syncer *sy = &l->sy;
+	pthread_mutex_lock(&sy->mu);
+	for (;;) {
+		while (!sy->want && !sy->stop)
+			pthread_cond_wait(&sy->cv, &sy->mu);
+		if (!sy->want)
+			break;
+		uint64_t upto = sy->req_seq;
+		sy->want = false;
+		pthread_mutex_unlock(&sy->mu);
+		int64_t t0 = de_ledger_now();
+		int r = fdatasync(l->fd) < 0 ? de_neg_errno() : 0;
+		int64_t t1 = de_ledger_now();
+		pthread_mutex_lock(&sy->mu);
+		if (r < 0 && !sy->err)
+			sy->err = r;
+		if (r == 0 && upto > sy->durable)
+			sy->durable = upto;
+		sy->commits++;
+		sy->sync_ns += (uint64_t)(t1 - t0);
+	}
+	pthread_mutex_unlock(&sy->mu);
+	return NULL;
+}
+
+/* Write what is buffered and ask the commit thread for an fdatasync;
+ * returns at once. */
+static int request_sync(struct de_ledger *l)
+{
+	int r = l->err ? l->err : sync_err(l);
+	if (r < 0)
+		return l->err = r;
+	if ((r = write_out(l)) < 0)
+		return r;
+	pthread_mutex_lock(&l->sy.mu);
+	l->sy.req_seq = l->next_seq;
+	l->sy.want = true;
+	pthread_cond_signal(&l->sy.cv);
+	pthread_mutex_unlock(&l->sy.mu);
+	l->unsynced = false;
+	return 0;
+}
+
 int de_ledger_sync(struct de_ledger *l)
 {
-	if (l->err)
-		return l->err;
-	int r = write_out(l);
+	int r = l->err ? l->err : sync_err(l);
 	if (r < 0)
+		return l->err = r;
+	if ((r = write_out(l)) < 0)
 		return r;
-	if (!l->unsynced)
+	pthread_mutex_lock(&l->sy.mu);
+	bool need = l->sy.durable < l->next_seq;
+	pthread_mutex_unlock(&l->sy.mu);
+	l->unsynced = false;
+	if (!need)
 		return 0;
 	int64_t t0 = de_ledger_now();
 	if (fdatasync(l->fd) < 0)
 		return l->err = de_neg_errno();
-	l->unsynced = false;
-	l->stats.commits++;
-	l->stats.sync_ns += (uint64_t)(de_ledger_now() - t0);
+	int64_t t1 = de_ledger_now();
+	pthread_mutex_lock(&l->sy.mu);
+	l->sy.durable = DE_MAX(l->sy.durable, l->next_seq);
+	l->sy.commits++;
+	l->sy.sync_ns += (uint64_t)(t1 - t0);
+	pthread_mutex_unlock(&l->sy.mu);
 	return 0;
 }
 
@@ -207,7 +287,7 @@ int de_ledger_append(struct de_ledger *l, uint32_t type, const void *payload, si
 	if (l->next_seq - l->cp.size >= l->o.checkpoint_records)
 		return de_ledger_checkpoint_now(l);
 	if (now - l->first_unsynced_ns >= (int64_t)l->o.sync_ms * NS_PER_MS / 2)
-		return de_ledger_sync(l);
+		return request_sync(l);
 	return 0;
 }
 
@@ -267,7 +347,7 @@ int de_ledger_tick(struct de_ledger *l, int64_t now_ns)
 	    now_ns - l->cp_time_ns >= (int64_t)l->o.checkpoint_ms * NS_PER_MS)
 		return de_ledger_checkpoint_now(l);
 	if (l->unsynced && now_ns - l->first_unsynced_ns >= (int64_t)l->o.sync_ms * NS_PER_MS / 2)
-		return de_ledger_sync(l);
+		return request_sync(l);
 	return 0;
 }
 
@@ -525,6 +605,15 @@ static void opts_defaults(struct de_ledger_opts *o, const struct de_ledger_opts 
 
 static void ledger_free(struct de_ledger *l)
 {
+	if (l->sy.running) {
+		pthread_mutex_lock(&l->sy.mu);
+		l->sy.stop = true;
+		pthread_cond_signal(&l->sy.cv);
+		pthread_mutex_unlock(&l->sy.mu);
+		pthread_join(l->sy.th, NULL);
+	}
+	pthread_mutex_destroy(&l->sy.mu);
+	pthread_cond_destroy(&l->sy.cv);
 	if (l->tree_ok)
 		de_merkle_tree_done(&l->tree);
 	de_merkle_store_free(l->store);
@@ -599,6 +688,12 @@ static int do_open(struct de_ledger *l, const char *state_dir, char *why, size_t
 	struct de_ledger_sec rep = { .component = "ledger" };
 	if ((r = recover(l, &rep, why, whylen)) < 0)
 		return r;
+	l->sy.durable = l->next_seq;
+	if ((r = -pthread_create(&l->sy.th, NULL, sync_main, l)) < 0) {
+		de_why(why, whylen, "commit thread: %s", strerror(-r));
+		return r;
+	}
+	l->sy.running = true;
 	l->cp_time_ns = de_ledger_now();
 	struct de_ledger_sec op = { .component = l->component, .detail = "ledger opened" };
 	if ((r = de_ledger_append_security(l, DE_LREC_OPEN, &op, NULL)) < 0)
@@ -631,6 +726,8 @@ struct de_ledger *de_ledger_open(const char *state_dir, struct de_ledger_key *ke
 	l->o.component = l->component;
 	l->key = key;
 	l->dirfd = l->fmtfd = l->fd = l->cpfd = -1;
+	pthread_mutex_init(&l->sy.mu, NULL);
+	pthread_cond_init(&l->sy.cv, NULL);
 	l->gid = group_gid();
 	int r = do_open(l, state_dir, why, whylen);
 	if (r < 0) {

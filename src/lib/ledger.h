@@ -15,13 +15,19 @@
  * The writer holds an exclusive flock on FORMAT while open: one writer, and
  * readers can tell a live ledger from an abandoned one.
  *
- * Group commit, driven by the caller's loop (no thread): appends go to a
- * memory buffer (written out when it reaches buffer_bytes); the buffer is
- * written and fdatasync'd when the oldest unsynced record is half of
- * sync_ms old, so with the fsync itself a record is durable within sync_ms
- * (default 100 ms). The loop polls with de_ledger_timeout_ms() and calls
- * de_ledger_tick(); appends also check the clock, so under load commits
- * happen without ticks and carry many records each. A checkpoint (records
+ * Group commit, driven by the caller's loop: appends go to a memory
+ * buffer (written out when it reaches buffer_bytes); when the oldest
+ * record not yet handed to a sync is half of sync_ms old the buffer is
+ * written and an fdatasync is requested, so with the fsync itself a record
+ * is durable within sync_ms (default 100 ms). The loop polls with
+ * de_ledger_timeout_ms() and calls de_ledger_tick(); appends also check the
+ * clock, so under load commits happen without ticks and carry many records
+ * each. One thread: the ledger runs a commit thread that does nothing but
+ * fdatasync(2) of the records file when asked (the caller's loop never
+ * blocks on the disk for a group commit; a sync takes 5-20 ms here). Every
+ * other step, the node store and the signing happen on the caller's
+ * thread; de_ledger_sync, checkpoints and close sync synchronously. A
+ * failed background sync is returned by the next append, tick or sync. A checkpoint (records
  * synced, node store synced, note signed and appended to `checkpoints`,
  * fdatasync) is made every checkpoint_records records or checkpoint_ms
  * (when something was appended), on open and on close.
@@ -91,9 +97,9 @@ int de_ledger_append_content(struct de_ledger *l, uint32_t type, const char *nam
  * due), 0 when overdue, -1 when nothing is pending: a poll(2) timeout.
  * now_ns is CLOCK_MONOTONIC. */
 int de_ledger_timeout_ms(const struct de_ledger *l, int64_t now_ns);
-/* Do what is due at now_ns (CLOCK_MONOTONIC): commit, checkpoint. */
+/* Do what is due at now_ns (CLOCK_MONOTONIC): request a commit, checkpoint. */
 int de_ledger_tick(struct de_ledger *l, int64_t now_ns);
-/* Write and fdatasync everything appended so far. */
+/* Write and fdatasync everything appended so far; returns when durable. */
 int de_ledger_sync(struct de_ledger *l);
 /* Sync and sign a checkpoint of the current size now. */
 int de_ledger_checkpoint_now(struct de_ledger *l);

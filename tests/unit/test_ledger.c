@@ -103,8 +103,18 @@ static void test_group_commit(void **state)
 	assert_true(t >= 0 && t <= 50);
 	assert_int_equal(de_ledger_tick(l, t0), 0);
 	assert_int_equal(file_size(e->records), base);
+	struct de_ledger_stats st0, st;
+	de_ledger_stats(l, &st0);
 	assert_int_equal(de_ledger_tick(l, de_ledger_now() + 51 * MS), 0);
 	assert_true(file_size(e->records) > base);
+	/* The commit thread syncs it without blocking the caller. */
+	for (int i = 0; i < 500; i++) {
+		de_ledger_stats(l, &st);
+		if (st.commits > st0.commits)
+			break;
+		usleep(10 * 1000);
+	}
+	assert_int_equal(st.commits, st0.commits + 1);
 	assert_int_equal(de_ledger_timeout_ms(l, de_ledger_now()) > 0, true); /* checkpoint later */
 	/* Appends commit by themselves once the oldest is due. */
 	base = file_size(e->records);
