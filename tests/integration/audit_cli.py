@@ -327,6 +327,28 @@ ok(c.returncode == 0 and c.stdout.splitlines()[1] == str(TOTAL + 2).encode(),
    "checkpoint --new signs a checkpoint (after its open and close records)", c.stdout + c.stderr)
 ok(audit(base, "verify").returncode == 0, "still verifies after checkpoint --new")
 
+# A live writer (holding the FORMAT lock): an uncovered tail is normal, a
+# second writer is refused.
+import fcntl  # noqa: E402
+st1, rec = copy_state("live")
+lockf = open(os.path.join(st1, "ledger", "FORMAT"), "rb")
+fcntl.flock(lockf, fcntl.LOCK_EX)
+fr = [fb for _, fb in frames(rec)]
+nxt = bytearray(reframe(fr[-1], fr[-1][-40:-8]))
+struct.pack_into("<Q", nxt, 4, len(fr))
+fr.append(reframe(bytes(nxt), fr[-1][-40:-8]))
+write_frames(rec, fr)
+res = audit(st1, "verify")
+ok(res.returncode == 0 and b"writer live" in res.stdout,
+   "live writer: records past the last checkpoint are reported, not failed", res.stdout)
+c = audit(st1, "checkpoint", "--new")
+ok(c.returncode == 1 and b"another process is writing" in c.stderr, "checkpoint --new refused while a writer runs",
+   c.stderr)
+fcntl.flock(lockf, fcntl.LOCK_UN)
+lockf.close()
+rc, idx, cpi, text = verdict(audit(st1, "verify"))
+ok(rc == 1 and idx == len(fr) - 1, "the same tail without a writer: caught at the first uncovered record", text)
+
 # --- usage ----------------------------------------------------------------------
 h = run(["audit", "--help"])
 for word in (b"verify", b"prove", b"verify-proof", b"consistency", b"checkpoint", b"show", b"tail",
