@@ -108,6 +108,18 @@ static int64_t group_gid(void)
 	return res->gr_gid;
 }
 
+/* A ledger directory: group daemoneye and setgid (02750), so every file
+ * created in it later (TAIL, torn-*.bin, the node store's level files)
+ * gets the group too. Without the group: nothing to do. */
+static int group_dir(const struct de_ledger *l, int fd)
+{
+	if (l->gid < 0)
+		return 0;
+	if (fchown(fd, (uid_t)-1, (gid_t)l->gid) < 0 || fchmod(fd, 02750) < 0)
+		return errno == EPERM ? 0 : de_neg_errno();
+	return 0;
+}
+
 /* Open (creating) a ledger file with mode 0640 and the group. */
 static int open_file(struct de_ledger *l, const char *name, int flags)
 {
@@ -519,7 +531,26 @@ static int open_tree(struct de_ledger *l, bool fresh)
 	l->store = de_merkle_store_file_open(path, DE_HASH_BLAKE3, true);
 	if (!l->store)
 		return de_neg_errno();
-	int r = de_merkle_tree_init(&l->tree, l->store);
+	int r = 0;
+	if (l->gid >= 0) {
+		/* The files the store made before the directory got its group. */
+		_cleanup_close_ int tfd =
+			openat(l->dirfd, DE_LEDGER_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		r = tfd < 0 ? de_neg_errno() : group_dir(l, tfd);
+		for (unsigned i = 0; r == 0 && i < DE_MERKLE_MAX_LEVELS + 2; i++) {
+			char name[16];
+			if (i < DE_MERKLE_MAX_LEVELS)
+				snprintf(name, sizeof(name), "level-%02u", i);
+			else
+				snprintf(name, sizeof(name), "%s", i == DE_MERKLE_MAX_LEVELS ? "FORMAT" : "SYNCED");
+			if (fchownat(tfd, name, (uid_t)-1, (gid_t)l->gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+			    errno != ENOENT && errno != EPERM)
+				r = de_neg_errno();
+		}
+		if (r < 0)
+			return r;
+	}
+	r = de_merkle_tree_init(&l->tree, l->store);
 	l->tree_ok = r == 0;
 	return r;
 }
@@ -647,8 +678,7 @@ static int do_open(struct de_ledger *l, const char *state_dir, char *why, size_t
 		de_why(why, whylen, "%s: %s", dir, strerror(-r));
 		return r;
 	}
-	if (l->gid >= 0 && fchown(l->dirfd, (uid_t)-1, (gid_t)l->gid) < 0 && errno != EPERM) {
-		r = de_neg_errno();
+	if ((r = group_dir(l, l->dirfd)) < 0) {
 		de_why(why, whylen, "%s: %s", dir, strerror(-r));
 		return r;
 	}
