@@ -45,6 +45,7 @@ struct de_ledger {
 	int fmtfd;   /* FORMAT, flock'd for the writer's lifetime */
 	int fd;      /* records, O_APPEND */
 	int cpfd;    /* checkpoints, O_APPEND */
+	int64_t uid; /* owner to give the files (opts.set_owner), or -1 */
 	int64_t gid; /* group daemoneye, or -1 */
 	struct de_merkle_store *store;
 	struct de_merkle_tree tree;
@@ -108,30 +109,54 @@ static int64_t group_gid(void)
 	return res->gr_gid;
 }
 
-/* A ledger directory: group daemoneye and setgid (02750), so every file
- * created in it later (TAIL, torn-*.bin, the node store's level files)
- * gets the group too. Without the group: nothing to do. */
-static int group_dir(const struct de_ledger *l, int fd)
+static uid_t uid_arg(const struct de_ledger *l)
 {
-	if (l->gid < 0)
+	return l->uid >= 0 ? (uid_t)l->uid : (uid_t)-1;
+}
+
+static gid_t gid_arg(const struct de_ledger *l)
+{
+	return l->gid >= 0 ? (gid_t)l->gid : (gid_t)-1;
+}
+
+/* Give a ledger file or directory its owner (opts.set_owner) and group
+ * daemoneye. A directory with the group also gets setgid (02750), so every
+ * file created in it later (TAIL, torn-*.bin, the node store's level
+ * files) carries the group. Nothing to do without either. */
+static int own(const struct de_ledger *l, int fd, bool dir)
+{
+	if (l->uid < 0 && l->gid < 0)
 		return 0;
-	if (fchown(fd, (uid_t)-1, (gid_t)l->gid) < 0 || fchmod(fd, 02750) < 0)
-		return errno == EPERM ? 0 : de_neg_errno();
+	if (fchown(fd, uid_arg(l), gid_arg(l)) < 0)
+		return errno == EPERM && l->uid < 0 ? 0 : de_neg_errno();
+	if (dir && l->gid >= 0 && fchmod(fd, 02750) < 0)
+		return de_neg_errno();
 	return 0;
 }
 
-/* Open (creating) a ledger file with mode 0640 and the group. */
+/* Open (creating) a ledger file with mode 0640, its owner and group. */
 static int open_file(struct de_ledger *l, const char *name, int flags)
 {
 	int fd = openat(l->dirfd, name, flags | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0640);
 	if (fd < 0)
 		return de_neg_errno();
-	if (l->gid >= 0 && fchown(fd, (uid_t)-1, (gid_t)l->gid) < 0 && errno != EPERM) {
-		int r = de_neg_errno();
+	int r = own(l, fd, false);
+	if (r < 0) {
 		close(fd);
 		return r;
 	}
 	return fd;
+}
+
+/* The same for a file that exists by name (FORMAT, PUBKEY). */
+static int own_at(const struct de_ledger *l, int dirfd, const char *name)
+{
+	if (l->uid < 0 && l->gid < 0)
+		return 0;
+	if (fchownat(dirfd, name, uid_arg(l), gid_arg(l), AT_SYMLINK_NOFOLLOW) < 0 &&
+	    errno != ENOENT && !(errno == EPERM && l->uid < 0))
+		return de_neg_errno();
+	return 0;
 }
 
 /* --- writing ------------------------------------------------------------ */
@@ -513,6 +538,25 @@ static int cut_tail(struct de_ledger *l, const struct scan *s, uint64_t size,
 	return 0;
 }
 
+/* The node store's directory and the files it made so far. */
+static int own_tree(const struct de_ledger *l)
+{
+	if (l->uid < 0 && l->gid < 0)
+		return 0;
+	_cleanup_close_ int tfd =
+		openat(l->dirfd, DE_LEDGER_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	int r = tfd < 0 ? de_neg_errno() : own(l, tfd, true);
+	for (unsigned i = 0; r == 0 && i < DE_MERKLE_MAX_LEVELS + 2; i++) {
+		char name[16];
+		if (i < DE_MERKLE_MAX_LEVELS)
+			snprintf(name, sizeof(name), "level-%02u", i);
+		else
+			snprintf(name, sizeof(name), "%s", i == DE_MERKLE_MAX_LEVELS ? "FORMAT" : "SYNCED");
+		r = own_at(l, tfd, name);
+	}
+	return r;
+}
+
 static int open_tree(struct de_ledger *l, bool fresh)
 {
 	char path[64];
@@ -531,25 +575,9 @@ static int open_tree(struct de_ledger *l, bool fresh)
 	l->store = de_merkle_store_file_open(path, DE_HASH_BLAKE3, true);
 	if (!l->store)
 		return de_neg_errno();
-	int r = 0;
-	if (l->gid >= 0) {
-		/* The files the store made before the directory got its group. */
-		_cleanup_close_ int tfd =
-			openat(l->dirfd, DE_LEDGER_TREE, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		r = tfd < 0 ? de_neg_errno() : group_dir(l, tfd);
-		for (unsigned i = 0; r == 0 && i < DE_MERKLE_MAX_LEVELS + 2; i++) {
-			char name[16];
-			if (i < DE_MERKLE_MAX_LEVELS)
-				snprintf(name, sizeof(name), "level-%02u", i);
-			else
-				snprintf(name, sizeof(name), "%s", i == DE_MERKLE_MAX_LEVELS ? "FORMAT" : "SYNCED");
-			if (fchownat(tfd, name, (uid_t)-1, (gid_t)l->gid, AT_SYMLINK_NOFOLLOW) < 0 &&
-			    errno != ENOENT && errno != EPERM)
-				r = de_neg_errno();
-		}
-		if (r < 0)
-			return r;
-	}
+	int r = own_tree(l);
+	if (r < 0)
+		return r;
 	r = de_merkle_tree_init(&l->tree, l->store);
 	l->tree_ok = r == 0;
 	return r;
@@ -678,7 +706,7 @@ static int do_open(struct de_ledger *l, const char *state_dir, char *why, size_t
 		de_why(why, whylen, "%s: %s", dir, strerror(-r));
 		return r;
 	}
-	if ((r = group_dir(l, l->dirfd)) < 0) {
+	if ((r = own(l, l->dirfd, true)) < 0) {
 		de_why(why, whylen, "%s: %s", dir, strerror(-r));
 		return r;
 	}
@@ -694,6 +722,11 @@ static int do_open(struct de_ledger *l, const char *state_dir, char *why, size_t
 	if ((r = de_vkey_make(origin, de_ledger_key_public(l->key), &l->vk)) < 0 ||
 	    (r = pubkey_init(l, why, whylen)) < 0)
 		return r;
+	if ((r = own_at(l, l->dirfd, DE_LEDGER_FORMAT)) < 0 ||
+	    (r = own_at(l, l->dirfd, DE_LEDGER_PUBKEY)) < 0) {
+		de_why(why, whylen, "giving the ledger its owner: %s", strerror(-r));
+		return r;
+	}
 	/* The latest checkpoint, every one signed by this key. */
 	struct last_cp lc = { 0 };
 	uint64_t cp_end = 0;
@@ -739,7 +772,12 @@ static int do_open(struct de_ledger *l, const char *state_dir, char *why, size_t
 		de_why(why, whylen, "first checkpoint: %s", strerror(-r));
 		return r;
 	}
-	/* The directory entries of files created on first use. */
+	/* What opening created as the opener (level files, TAIL) goes to the
+	 * owner too; then the directory entries of files created on first use. */
+	if ((r = own_tree(l)) < 0 || (r = own_at(l, l->dirfd, DE_LEDGER_TAIL)) < 0) {
+		de_why(why, whylen, "giving the ledger its owner: %s", strerror(-r));
+		return r;
+	}
 	return fsync(l->dirfd) < 0 ? de_neg_errno() : 0;
 }
 
@@ -759,6 +797,7 @@ struct de_ledger *de_ledger_open(const char *state_dir, struct de_ledger_key *ke
 	pthread_mutex_init(&l->sy.mu, NULL);
 	pthread_cond_init(&l->sy.cv, NULL);
 	l->gid = group_gid();
+	l->uid = l->o.set_owner ? (int64_t)l->o.owner : -1;
 	int r = do_open(l, state_dir, why, whylen);
 	if (r < 0) {
 		if (why && !why[0])

@@ -48,6 +48,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "event.h"
 #include "ledger_canon.h"
@@ -62,6 +63,12 @@ struct de_ledger_opts {
 	uint64_t checkpoint_records; /* 0: 100000 */
 	unsigned checkpoint_ms;      /* 0: 60000 */
 	size_t buffer_bytes;         /* 0: 256 KiB */
+	/* Give the ledger's directories and files to this user (opened as
+	 * root before a privilege drop: the user procmond runs as afterwards
+	 * must be able to create the node store's new files and replace
+	 * SYNCED and TAIL). Without it they belong to the opener. */
+	bool set_owner;
+	uid_t owner;
 	/* Called with every new checkpoint note (e.g. to send it to the alert
 	 * sinks so a copy leaves the host). May be NULL. */
 	void (*on_checkpoint)(void *arg, const char *note, size_t len);

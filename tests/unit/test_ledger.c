@@ -284,6 +284,51 @@ static void test_store_ahead(void **state)
 	verify_ok(e, 103);
 }
 
+/* procmond's flow: opened as root for the user it drops to, then written
+ * by that user through the same handle (checkpoints replace SYNCED and
+ * TAIL, the tree grows new level files); everything belongs to that user. */
+static void test_owner(void **state)
+{
+	struct env *e = *state;
+	if (geteuid() != 0) {
+		skip();
+		return;
+	}
+	assert_int_equal(chmod(e->state, 0755), 0);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct de_ledger_opts o = { .set_owner = true, .owner = 65534 };
+		struct de_ledger *l = de_ledger_open(e->state, e->key, &o, NULL, 0);
+		if (!l)
+			_exit(2);
+		if (setresgid(65534, 65534, 65534) < 0 || setresuid(65534, 65534, 65534) < 0)
+			_exit(3);
+		for (unsigned i = 0; i < 5000; i++)
+			if (de_ledger_append(l, DE_LREC_ALERT, "x", 1, NULL) < 0)
+				_exit(4);
+		if (de_ledger_checkpoint_now(l) < 0)
+			_exit(5);
+		_exit(de_ledger_close(l) < 0 ? 6 : 0);
+	}
+	int st;
+	assert_int_equal(waitpid(pid, &st, 0), pid);
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), 0);
+	verify_ok(e, 5002);
+	static const char *const names[] = { "", "/records", "/checkpoints", "/FORMAT", "/PUBKEY",
+					     "/TAIL", "/tree", "/tree/level-00", "/tree/level-01",
+					     "/tree/level-12", "/tree/FORMAT", "/tree/SYNCED" };
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		char p[256];
+		struct stat sb;
+		snprintf(p, sizeof(p), "%s%s", e->ledger, names[i]);
+		assert_int_equal(stat(p, &sb), 0);
+		if (sb.st_uid != 65534)
+			fail_msg("%s belongs to uid %u", p, (unsigned)sb.st_uid);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -291,6 +336,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_checkpoints, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_crash_repair, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_store_ahead, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_owner, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
