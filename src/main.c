@@ -22,6 +22,7 @@ static const struct subcommand subcommands[] = {
 	{ "hash", cmd_hash_main, "BLAKE3 / SHA-256 of files, the way DaemonEye hashes executables" },
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
 	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
+	{ "audit", cmd_audit_main, "Verify the tamper-evident audit ledger; proofs, checkpoints, records" },
 };
 
 static void usage(FILE *out)

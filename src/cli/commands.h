@@ -2,6 +2,7 @@
 #ifndef DE_COMMANDS_H
 #define DE_COMMANDS_H
 
+int cmd_audit_main(int argc, char **argv);
 int cmd_config_main(int argc, char **argv);
 int cmd_events_main(int argc, char **argv);
 int cmd_hash_main(int argc, char **argv);

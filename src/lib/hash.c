@@ -277,6 +277,15 @@ void de_blake3(const void *p, size_t n, uint8_t *out, size_t out_len)
 	blake3_hasher_finalize(&h, out, out_len);
 }
 
+void de_blake3_iov(const struct iovec *parts, size_t n, uint8_t *out, size_t out_len)
+{
+	blake3_hasher h;
+	blake3_hasher_init(&h);
+	for (size_t i = 0; i < n; i++)
+		blake3_hasher_update(&h, parts[i].iov_base, parts[i].iov_len);
+	blake3_hasher_finalize(&h, out, out_len);
+}
+
 void de_blake3_keyed(const uint8_t key[DE_HASH_LEN], const void *p, size_t n, uint8_t *out,
 		     size_t out_len)
 {

@@ -67,6 +67,8 @@ int de_hash_ctx_digest(struct de_hash_ctx *c, const struct iovec *parts, size_t 
  * mode is BLAKE3's MAC; derive_key takes a hard-coded, globally unique
  * context string and key material (see the BLAKE3 paper, section 6). */
 void de_blake3(const void *p, size_t n, uint8_t *out, size_t out_len);
+/* BLAKE3 of the concatenation of parts[0..n) (no context to set up). */
+void de_blake3_iov(const struct iovec *parts, size_t n, uint8_t *out, size_t out_len);
 void de_blake3_keyed(const uint8_t key[DE_HASH_LEN], const void *p, size_t n, uint8_t *out,
 		     size_t out_len);
 void de_blake3_derive_key(const char *context, const void *material, size_t n, uint8_t *out,

@@ -49,6 +49,7 @@ struct de_merkle_store {
 	size_t len;
 	int dirfd;
 	bool dir_dirty; /* a level file was created since the last sync */
+	bool ro;        /* opened read-only: no repair, no writes */
 	struct level lv[DE_MERKLE_MAX_LEVELS];
 };
 
@@ -135,7 +136,8 @@ static int level_open(struct de_merkle_store *s, unsigned level, bool create)
 {
 	char name[32];
 	snprintf(name, sizeof(name), "level-%02u", level);
-	int fd = openat(s->dirfd, name, O_RDWR | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0),
+	int fd = openat(s->dirfd, name,
+			(s->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOFOLLOW | (create ? O_CREAT : 0),
 			0640);
 	if (fd < 0)
 		return de_neg_errno();
@@ -166,6 +168,8 @@ static int mem_reserve(struct de_merkle_store *s, struct level *lv, uint64_t wan
 int de_merkle_store_put(struct de_merkle_store *s, unsigned level, uint64_t index,
 			const uint8_t *hash)
 {
+	if (s->ro)
+		return -EROFS;
 	if (level >= DE_MERKLE_MAX_LEVELS || index != s->lv[level].count)
 		return -EINVAL;
 	struct level *lv = &s->lv[level];
@@ -215,7 +219,7 @@ static int write_small_file(int dirfd, const char *name, const char *content)
 
 int de_merkle_store_flush(struct de_merkle_store *s, bool sync)
 {
-	if (!s->file)
+	if (!s->file || s->ro)
 		return 0;
 	for (unsigned l = 0; l < DE_MERKLE_MAX_LEVELS; l++) {
 		struct level *lv = &s->lv[l];
@@ -311,8 +315,60 @@ static int level_repair(struct de_merkle_store *s, struct de_merkle_hasher *h, u
 	return 0;
 }
 
+/* SYNCED: the leaf count of the last complete sync (0 when absent). */
+static int read_synced(struct de_merkle_store *s, uint64_t *out)
+{
+	char text[64];
+	ssize_t n = de_read_file_at(s->dirfd, SYNCED_NAME, text, sizeof(text));
+	*out = 0;
+	if (n == -ENOENT)
+		return 0;
+	if (n < 0)
+		return (int)n;
+	char *end;
+	errno = 0;
+	*out = strtoull(text, &end, 10);
+	if (errno || end == text || *end != '\n')
+		return -EINVAL;
+	return 0;
+}
+
+/* Read-only view: every level holds exactly what SYNCED covers (entries
+ * written after it are ignored, not repaired); a level with fewer is an
+ * inconsistent store (-EIO). */
+static int file_load_ro(struct de_merkle_store *s)
+{
+	int r = check_format(s, false);
+	uint64_t synced = 0;
+	if (r == 0)
+		r = read_synced(s, &synced);
+	for (unsigned l = 0; l < DE_MERKLE_MAX_LEVELS && r >= 0; l++) {
+		struct level *lv = &s->lv[l];
+		uint64_t want = synced >> l;
+		if (want == 0)
+			break;
+		struct stat st;
+		if ((r = level_open(s, l, false)) < 0 || fstat(lv->fd, &st) < 0)
+			return r < 0 ? r : de_neg_errno();
+		if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size / s->len < want)
+			return -EIO;
+		lv->count = lv->ondisk = want;
+		if (l >= CACHE_LEVEL) {
+			if ((r = mem_reserve(s, lv, want)) < 0)
+				return r;
+			ssize_t n = de_pread_full(lv->fd, lv->mem, want * s->len, 0);
+			if (n < 0 || (uint64_t)n != want * s->len)
+				return n < 0 ? (int)n : -EIO;
+		}
+	}
+	s->synced = synced;
+	return r;
+}
+
 static int file_load(struct de_merkle_store *s, bool create)
 {
+	if (s->ro)
+		return file_load_ro(s);
 	int r = check_format(s, create);
 	if (r < 0)
 		return r;
@@ -345,18 +401,10 @@ static int file_load(struct de_merkle_store *s, bool create)
 	}
 	/* Only what a sync recorded is trusted: anything written after it may
 	 * be torn or, on some filesystems, zeros. */
-	char text[64];
-	ssize_t n = de_read_file_at(s->dirfd, SYNCED_NAME, text, sizeof(text));
-	uint64_t synced = 0;
-	if (n >= 0) {
-		char *end;
-		errno = 0;
-		synced = strtoull(text, &end, 10);
-		if (errno || end == text || *end != '\n')
-			return -EINVAL;
-	} else if (n != -ENOENT) {
-		return (int)n;
-	}
+	uint64_t synced;
+	r = read_synced(s, &synced);
+	if (r < 0)
+		return r;
 	s->synced = synced;
 	struct de_merkle_hasher h;
 	r = de_merkle_hasher_init(&h, s->algo);
@@ -381,12 +429,13 @@ static int file_load(struct de_merkle_store *s, bool create)
 	return de_merkle_store_flush(s, true);
 }
 
-struct de_merkle_store *de_merkle_store_file_open(const char *dir, unsigned algo, bool create)
+static struct de_merkle_store *file_open(const char *dir, unsigned algo, bool create, bool ro)
 {
 	struct de_merkle_store *s = store_new(algo);
 	if (!s)
 		return NULL;
 	s->file = true;
+	s->ro = ro;
 	if (create && mkdir(dir, 0750) < 0 && errno != EEXIST)
 		goto fail;
 	s->dirfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -403,4 +452,14 @@ fail:;
 	de_merkle_store_free(s);
 	errno = e;
 	return NULL;
+}
+
+struct de_merkle_store *de_merkle_store_file_open(const char *dir, unsigned algo, bool create)
+{
+	return file_open(dir, algo, create, false);
+}
+
+struct de_merkle_store *de_merkle_store_file_open_ro(const char *dir, unsigned algo)
+{
+	return file_open(dir, algo, false, true);
 }

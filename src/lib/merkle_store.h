@@ -46,6 +46,11 @@ struct de_merkle_store *de_merkle_store_mem_new(unsigned algo);
  * names another hash or format, ENOENT when absent and !create. Repairs
  * what a crash can leave (see above). NULL + errno on failure. */
 struct de_merkle_store *de_merkle_store_file_open(const char *dir, unsigned algo, bool create);
+/* Open the file store in `dir` read-only, as of its last sync: for readers
+ * (proofs from the CLI) while the writer may be appending. Entries written
+ * after SYNCED are ignored, nothing is repaired or written (puts fail with
+ * EROFS). NULL + errno (EIO when a level is shorter than SYNCED says). */
+struct de_merkle_store *de_merkle_store_file_open_ro(const char *dir, unsigned algo);
 /* Write, sync (file store: a clean close keeps everything) and release.
  * Safe on NULL. */
 void de_merkle_store_free(struct de_merkle_store *s);

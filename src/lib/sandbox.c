@@ -32,6 +32,8 @@ static const char *const procmond_syscalls[] = {
 	"fchmod", "fchown", "access", "faccessat", "faccessat2", "dup", "dup3", "pipe2",
 	/* memory */
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
+	/* the audit ledger: its writer lock, the signing key's locked memory */
+	"flock", "mlock", "mlock2", "munlock",
 	/* threads, time, signals */
 	"futex", "set_robust_list", "get_robust_list", "rseq", "sched_yield",
 	"sched_getaffinity", "gettid", "getpid", "getppid", "getuid", "geteuid", "getgid",
