@@ -22,6 +22,8 @@ static const struct subcommand subcommands[] = {
 	{ "hash", cmd_hash_main, "BLAKE3 / SHA-256 of files, the way DaemonEye hashes executables" },
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
 	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
+	{ "query", cmd_query_main, "Run a read-only SQL query over the event store (the rule validator)" },
+	{ "rules", cmd_rules_main, "List, show, validate, test, enable/disable and reload detection rules" },
 };
 
 static void usage(FILE *out)
