@@ -70,6 +70,7 @@ struct de_engine {
 	struct de_sqlguard_policy pol;
 	struct de_sqlguard *g;
 	struct set cur;
+	sqlite3_stmt *win_clear, *win_fill; /* trusted, on the rule connection */
 	int64_t watermark;
 	char hostname[256];
 	struct de_buf json;
@@ -161,6 +162,46 @@ fail:
 	return rc;
 }
 
+/* The window, materialized once per evaluation: a TEMP table named like
+ * the published view shadows it for every rule compiled on this
+ * connection (unqualified names resolve to temp first), so each rule scans
+ * an in-memory copy of the new rows (indexed by type) instead of joining
+ * the store's tables again. Created, and its two statements compiled,
+ * before the guard is installed: they are the engine's, not a rule's. */
+static int setup_rule_db(sqlite3 *db, void *ud)
+{
+	struct de_engine *e = ud;
+	int rc = de_store_register_functions(db, &e->win);
+	if (rc < 0)
+		return rc;
+	if (sqlite3_exec(db, "PRAGMA temp_store = MEMORY;"
+			 "CREATE TEMP TABLE new_process_events AS"
+			 " SELECT * FROM main.new_process_events WHERE 0;"
+			 "CREATE INDEX temp.new_process_events_type ON new_process_events(type);",
+			 NULL, NULL, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(db, "DELETE FROM temp.new_process_events", -1,
+			       SQLITE_PREPARE_PERSISTENT, &e->win_clear, NULL) != SQLITE_OK ||
+	    sqlite3_prepare_v3(db, "INSERT INTO temp.new_process_events"
+			       " SELECT * FROM main.new_process_events", -1,
+			       SQLITE_PREPARE_PERSISTENT, &e->win_fill, NULL) != SQLITE_OK)
+		return -EIO;
+	return 0;
+}
+
+static const char *const window_tables[] = { "new_process_events", NULL };
+
+/* Run one of the window statements. */
+static int win_step(struct de_engine *e, sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE) {
+		log_warning("rule window: %s", sqlite3_errmsg(de_sqlguard_db(e->g)));
+		return sql_err(rc);
+	}
+	return 0;
+}
+
 int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char *why,
 		   size_t why_len)
 {
@@ -193,8 +234,9 @@ int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char 
 		.readable = de_store_published,
 		.budget_ms = o->budget_ms,
 		.max_rows = o->max_rows ? o->max_rows : 10000,
-		.setup_db = de_store_register_functions,
-		.setup_ud = &e->win,
+		.setup_db = setup_rule_db,
+		.setup_ud = e,
+		.scratch = window_tables,
 	};
 	if (!(e->g = de_sqlguard_open(o->store_path, &e->pol, why, why_len))) {
 		rc = de_neg_errno();
@@ -219,6 +261,8 @@ void de_engine_close(struct de_engine *e)
 	if (!e)
 		return;
 	set_free(&e->cur);
+	sqlite3_finalize(e->win_clear);
+	sqlite3_finalize(e->win_fill);
 	de_sqlguard_free(e->g);
 	for (int i = 0; i < W__COUNT; i++)
 		sqlite3_finalize(e->w[i]);
@@ -558,6 +602,8 @@ int de_engine_on_commit(struct de_engine *e, int64_t last_event_id)
 		if (rc < 0)
 			return rc;
 		int alerts = 0;
+		if ((rc = win_step(e, e->win_clear)) == 0)
+			rc = win_step(e, e->win_fill);
 		for (size_t i = 0; i < e->cur.n && rc >= 0; i++) {
 			struct rule_rt *rt = &e->cur.rt[i];
 			if (!rt->enabled || rt->r->schedule_s)
@@ -591,7 +637,8 @@ int de_engine_tick(struct de_engine *e, int64_t now_ns)
 		if (!rt->enabled || !rt->r->schedule_s || rt->next_due_ns > now_ns)
 			continue;
 		if (!begun) {
-			if ((rc = tx_begin(e, &own)) < 0)
+			/* Scheduled rules read the whole store: the window is empty. */
+			if ((rc = win_step(e, e->win_clear)) < 0 || (rc = tx_begin(e, &own)) < 0)
 				return rc;
 			begun = true;
 		}

@@ -361,6 +361,9 @@ static void test_bad_rules_refused(void **state)
 		{ "SELECT entity_id FROM process_t", "not readable" },
 		{ "SELECT foo AS entity_id FROM processes", "no such column: foo" },
 		{ "SELECT pid FROM processes", "must return an entity_id column" },
+		/* The engine's materialized window is writable by the engine only. */
+		{ "DELETE FROM new_process_events", "not read-only" },
+		{ "INSERT INTO temp.new_process_events SELECT * FROM process_events", "not read-only" },
 	};
 	struct de_store *s = open_store();
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
