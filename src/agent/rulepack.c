@@ -89,7 +89,13 @@ static int read_overrides(const char *path, struct ov **out, size_t *n_out, char
 	struct ov *v = NULL;
 	while (fgets(line, sizeof(line), f)) {
 		lineno++;
-		total += strlen(line);
+		size_t len = strlen(line);
+		total += len;
+		if (len == sizeof(line) - 1 && line[len - 1] != '\n') {
+			de_why(err, errlen, "%s:%zu: line too long", path, lineno);
+			free(v);
+			return -EINVAL;
+		}
 		if (total > OVERRIDES_MAX_BYTES) {
 			de_why(err, errlen, "%s: larger than %d bytes", path, OVERRIDES_MAX_BYTES);
 			free(v);
@@ -114,7 +120,7 @@ static int read_overrides(const char *path, struct ov **out, size_t *n_out, char
 			return -ENOMEM;
 		}
 		v = nv;
-		snprintf(v[n].id, sizeof(v[n].id), "%s", id);
+		memcpy(v[n].id, id, strlen(id) + 1); /* length checked above */
 		v[n].enabled = strcmp(state, "enabled") == 0;
 		n++;
 	}
@@ -130,12 +136,16 @@ int de_rule_overrides_apply(struct de_ruleset *rs, const char *path, char *err, 
 	int rc = read_overrides(path, &v, &n, err, errlen);
 	if (rc < 0)
 		return rc;
+	/* The last line about an id is the one that counts. */
 	int changed = 0;
-	for (size_t i = 0; i < n; i++)
-		for (size_t j = 0; j < rs->n; j++)
-			if (strcmp(rs->rules[j].id, v[i].id) == 0 && rs->rules[j].enabled != v[i].enabled) {
-				rs->rules[j].enabled = v[i].enabled;
-				changed++;
+	for (size_t j = 0; j < rs->n; j++)
+		for (size_t i = n; i-- > 0;)
+			if (strcmp(rs->rules[j].id, v[i].id) == 0) {
+				if (rs->rules[j].enabled != v[i].enabled) {
+					rs->rules[j].enabled = v[i].enabled;
+					changed++;
+				}
+				break;
 			}
 	return changed;
 }

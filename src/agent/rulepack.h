@@ -9,8 +9,8 @@
  * blank lines and lines starting with '#' are ignored. It is rewritten
  * whole through a temporary file and rename(), so a reader sees the old
  * or the new file, never half of one. An id the rule set does not have
- * is ignored (the rule may have been removed); a malformed line is an
- * error "FILE:LINE: reason".
+ * is ignored (the rule may have been removed); the last line about an id
+ * wins; a malformed line is an error "FILE:LINE: reason".
  */
 #ifndef DE_RULEPACK_H
 #define DE_RULEPACK_H
