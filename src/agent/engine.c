@@ -18,12 +18,14 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "hash.h"
 #include "log.h"
 #include "macros.h"
 #include "sqlguard.h"
 
 enum wstmt {
-	W_SEEN, W_INSERT_ALERT, W_PROC_BY_ID, W_PROC_BY_PK, W_GET_META, W_SET_META, W__COUNT
+	W_SEEN, W_INSERT_ALERT, W_PROC_BY_ID, W_PROC_BY_PK, W_GET_META, W_SET_META, W_CLEAR_RULES,
+	W_INSERT_RULE, W__COUNT
 };
 
 #define PROC_COLS \
@@ -41,6 +43,10 @@ static const char *const wsql[W__COUNT] = {
 	[W_PROC_BY_PK] = "SELECT " PROC_COLS " WHERE p.pk = ?1",
 	[W_GET_META] = "SELECT value FROM meta WHERE key = 'engine.watermark'",
 	[W_SET_META] = "INSERT OR REPLACE INTO meta(key, value) VALUES('engine.watermark', ?1)",
+	/* The loaded rules, as the store records them (rule_t). */
+	[W_CLEAR_RULES] = "DELETE FROM rule_t",
+	[W_INSERT_RULE] = "INSERT OR REPLACE INTO rule_t(id, name, severity, enabled, sql,"
+			  " content_blake3, loaded_ns, last_event_id) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 };
 
 /* A rule as it runs. */
@@ -202,6 +208,48 @@ static int win_step(struct de_engine *e, sqlite3_stmt *st)
 	return 0;
 }
 
+static int tx_begin(struct de_engine *e, bool *own);
+static int tx_end(struct de_engine *e, bool own, int status);
+
+static int step_reset(sqlite3_stmt *st)
+{
+	int rc = sqlite3_step(st);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : sql_err(rc);
+}
+
+/* Record the running set in the store's rule table (what was loaded, its
+ * SQL's BLAKE3, from which event on). A failure is logged, not fatal. */
+static void record_rules(struct de_engine *e)
+{
+	bool own;
+	int rc = tx_begin(e, &own);
+	if (rc == 0)
+		rc = step_reset(e->w[W_CLEAR_RULES]);
+	int64_t now = now_realtime();
+	for (size_t i = 0; rc == 0 && i < e->cur.n; i++) {
+		const struct rule_rt *rt = &e->cur.rt[i];
+		const struct de_rule *r = rt->r;
+		uint8_t h[32];
+		char hex[65];
+		de_blake3(r->sql, strlen(r->sql), h, sizeof(h));
+		de_hex(h, sizeof(h), hex);
+		sqlite3_stmt *st = e->w[W_INSERT_RULE];
+		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 2, r->name, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 3, de_severity_name(r->severity), -1, SQLITE_STATIC);
+		sqlite3_bind_int(st, 4, rt->enabled);
+		sqlite3_bind_text(st, 5, r->sql, -1, SQLITE_STATIC);
+		sqlite3_bind_text(st, 6, hex, -1, SQLITE_TRANSIENT);
+		sqlite3_bind_int64(st, 7, now);
+		sqlite3_bind_int64(st, 8, e->watermark);
+		rc = step_reset(st);
+	}
+	if ((rc = tx_end(e, own, rc)) < 0)
+		log_warning("recording the loaded rules in the store: %s", strerror(-rc));
+}
+
 int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char *why,
 		   size_t why_len)
 {
@@ -249,6 +297,7 @@ int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char 
 	if (sqlite3_step(st) == SQLITE_ROW)
 		e->watermark = sqlite3_column_int64(st, 0);
 	sqlite3_reset(st);
+	record_rules(e);
 	*out = e;
 	return 0;
 fail:
@@ -679,6 +728,7 @@ int de_engine_reload(struct de_engine *e, char *why, size_t why_len)
 				s.rt[i].next_due_ns = e->cur.rt[j].next_due_ns;
 	set_free(&e->cur);
 	e->cur = s;
+	record_rules(e);
 	return rc;
 }
 

@@ -198,6 +198,9 @@ static void test_incremental_once_and_dedup(void **state)
 	struct got g = { 0 };
 	struct de_engine *e = open_engine(s, &g, 0);
 	assert_int_equal(de_engine_rule_count(e), 2);
+	/* The loaded rules are recorded in the store. */
+	assert_int_equal(count_rows(s, "SELECT count(*) FROM rule_t WHERE enabled = 1"
+				      " AND length(content_blake3) = 64 AND id IN ('T-TCP', 'T-KEY')"), 2);
 
 	add_exec(s, 100, 0x10, 0x01, "init", ARGV("init"));
 	add_exec(s, 101, 0x11, 0x10, "bash", ARGV("bash\0-c\0sshd-session"));
