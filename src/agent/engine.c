@@ -180,11 +180,21 @@ static int setup_rule_db(sqlite3 *db, void *ud)
 	int rc = de_store_register_functions(db, &e->win);
 	if (rc < 0)
 		return rc;
-	if (sqlite3_exec(db, "PRAGMA temp_store = MEMORY;"
-			 "CREATE TEMP TABLE new_process_events AS"
-			 " SELECT * FROM main.new_process_events WHERE 0;"
-			 "CREATE INDEX temp.new_process_events_type ON new_process_events(type);",
-			 NULL, NULL, NULL) != SQLITE_OK ||
+	/* Same columns as the view; clustered by (type, id), so a rule's
+	 * `type = 'exec'` is one contiguous range of the in-memory B-tree. */
+	sqlite3_stmt *cols = NULL;
+	if (sqlite3_prepare_v2(db, "SELECT * FROM main.new_process_events WHERE 0", -1, &cols,
+			       NULL) != SQLITE_OK)
+		return -EIO;
+	struct de_buf ddl = DE_BUF_INIT;
+	de_buf_puts(&ddl, "PRAGMA temp_store = MEMORY; CREATE TEMP TABLE new_process_events(");
+	for (int c = 0; c < sqlite3_column_count(cols); c++)
+		de_buf_printf(&ddl, "%s\"%s\"", c ? ", " : "", sqlite3_column_name(cols, c));
+	de_buf_puts(&ddl, ", PRIMARY KEY(type, id)) WITHOUT ROWID;");
+	sqlite3_finalize(cols);
+	rc = ddl.err ? SQLITE_NOMEM : sqlite3_exec(db, ddl.data, NULL, NULL, NULL);
+	de_buf_free(&ddl);
+	if (rc != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, "DELETE FROM temp.new_process_events", -1,
 			       SQLITE_PREPARE_PERSISTENT, &e->win_clear, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, "INSERT INTO temp.new_process_events"
