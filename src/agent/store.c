@@ -46,38 +46,38 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_FIND_PROC] = "SELECT pk, images, cur_image FROM process_t WHERE entity_id = ?1",
 	/* A forked child starts with its parent's image (?8; images ?9). */
 	[ST_INSERT_PROC] =
-		"INSERT OR FAIL INTO process_t(entity_id, pid, ppid, parent_pk, parent_entity_id,"
+		("INSERT INTO process_t(entity_id, pid, ppid, parent_pk, parent_entity_id,"
 		" start_time_ns, first_seen_ns, last_seen_ns, cur_image, images)"
-		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)",
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)"),
 	/* Every change to a known process in one statement: last seen, parent
 	 * links, start time; a new image (?7 = 1, ?8 its pk); an exit (?9
 	 * time, ?10 code, ?11 signal). */
 	[ST_UPDATE_PROC] =
-		"UPDATE OR FAIL process_t SET last_seen_ns = ?2, ppid = coalesce(?3, ppid),"
+		("UPDATE process_t SET last_seen_ns = ?2, ppid = coalesce(?3, ppid),"
 		" parent_pk = coalesce(?4, parent_pk),"
 		" parent_entity_id = coalesce(?5, parent_entity_id),"
 		" start_time_ns = coalesce(start_time_ns, ?6), images = images + ?7,"
 		" cur_image = coalesce(?8, cur_image), exit_time_ns = coalesce(?9, exit_time_ns),"
 		" exit_code = iif(?9 IS NULL, exit_code, ?10),"
-		" exit_signal = iif(?9 IS NULL, exit_signal, ?11) WHERE pk = ?1",
+		" exit_signal = iif(?9 IS NULL, exit_signal, ?11) WHERE pk = ?1"),
 	[ST_IMAGE_TEXT] = "SELECT exe, cmdline FROM image_t WHERE pk = ?1",
 	[ST_INSERT_IMAGE] =
-		"INSERT OR FAIL INTO image_t(" IMAGE_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		("INSERT INTO image_t(" IMAGE_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
 		" ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-		" ?27, ?28, ?29, ?30, ?31)",
+		" ?27, ?28, ?29, ?30, ?31)"),
 	[ST_INSERT_EVENT] =
-		"INSERT OR FAIL INTO event_t(time_ns, type, source, collector_seq, proc_pk, pid, tid, ppid,"
+		("INSERT INTO event_t(time_ns, type, source, collector_seq, proc_pk, pid, tid, ppid,"
 		" image_pk, partial, exit_code, exit_signal)"
-		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
 	[ST_UPSERT_EXE] =
-		"INSERT INTO exe_t(dev, ino, path, sha256, blake3, first_seen_ns, last_seen_ns,"
+		("INSERT INTO exe_t(dev, ino, path, sha256, blake3, first_seen_ns, last_seen_ns,"
 		" exec_count) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
 		" ON CONFLICT(dev, ino) DO UPDATE SET last_seen_ns = excluded.last_seen_ns,"
 		" exec_count = exec_count + excluded.exec_count, path = coalesce(excluded.path, path),"
-		" sha256 = coalesce(excluded.sha256, sha256), blake3 = coalesce(excluded.blake3, blake3)",
+		" sha256 = coalesce(excluded.sha256, sha256), blake3 = coalesce(excluded.blake3, blake3)"),
 	[ST_INSERT_STATUS] =
-		"INSERT OR FAIL INTO status_t(time_ns, source, kind, detail, drops_exec, drops_fork,"
-		" drops_exit, drops_other) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		("INSERT INTO status_t(time_ns, source, kind, detail, drops_exec, drops_fork,"
+		" drops_exit, drops_other) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
 };
 
 /* What the store knows of a process row, cached by entity id: most events
