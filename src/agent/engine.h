@@ -58,7 +58,10 @@ typedef void (*de_engine_alert_fn)(const struct de_alert *a, void *ud);
 struct de_engine_opts {
 	struct de_store *store;         /* the agent's store (alerts are written here) */
 	const char *store_path;         /* its file, opened read-only for the rules */
-	struct de_rulepack_src rules;   /* where the rules come from (rulepack.h) */
+	/* Where the rules come from (rulepack.h). The agent passes
+	 * { DE_RULES_SYSTEM_DIR, each --rules-dir } as dirs and
+	 * STATE/rules.state (statedir.h) as overrides, like `daemoneye rules`. */
+	struct de_rulepack_src rules;
 	uint32_t budget_ms;             /* per rule evaluation; 0: DE_SQLGUARD_DEFAULT_BUDGET_MS */
 	uint64_t max_rows;              /* per evaluation; 0: 10,000 */
 	const char *hostname, *host_id; /* for alerts; NULL: gethostname(), none */
