@@ -136,6 +136,16 @@ static int bench_ingest(long n, long batch)
 	struct de_store *s = fresh_store(path);
 	struct de_engine *e = engine(s, path, NULL, NULL, NULL);
 	struct de_event ev;
+	/* The parent every lifetime forks from, known to the store. */
+	memset(&ev, 0, sizeof(ev));
+	ev.type = DE_EV_SNAPSHOT;
+	ev.source = DE_EVSRC_EBPF;
+	ev.time_ns = realtime_ns();
+	ev.pid = ev.tid = 999;
+	memset(ev.entity_id, 0x01, DE_ENTITY_ID_LEN);
+	snprintf(ev.comm, sizeof(ev.comm), "supervisor");
+	if (de_store_add(s, &ev) < 0 || de_store_commit(s) < 0)
+		return 1;
 	long events = 0, pending = 0, alerts = 0;
 	double t0 = mono(), c0 = thread_cpu(), eng = 0;
 	for (long i = 0; i < n; i++) {

@@ -29,7 +29,7 @@ const char *const de_store_published[] = {
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_FIND_PROC, ST_INSERT_PROC, ST_UPDATE_PROC, ST_IMAGE_TEXT,
+	ST_FIND_PROC, ST_INSERT_PROC, ST_UPDATE_PROC, ST_UPDATE_PROC_SAME_PARENT, ST_IMAGE_TEXT,
 	ST_INSERT_IMAGE, ST_INSERT_EVENT, ST_UPSERT_EXE, ST_INSERT_STATUS,
 	ST__COUNT
 };
@@ -43,7 +43,7 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_FIND_PROC] = "SELECT pk, images, cur_image FROM process_t WHERE entity_id = ?1",
+	[ST_FIND_PROC] = "SELECT pk, images, cur_image, parent_pk FROM process_t WHERE entity_id = ?1",
 	/* A forked child starts with its parent's image (?8; images ?9). */
 	[ST_INSERT_PROC] =
 		("INSERT INTO process_t(entity_id, pid, ppid, parent_pk, parent_entity_id,"
@@ -56,6 +56,14 @@ static const char *const stmt_sql[ST__COUNT] = {
 		("UPDATE process_t SET last_seen_ns = ?2, ppid = coalesce(?3, ppid),"
 		" parent_pk = coalesce(?4, parent_pk),"
 		" parent_entity_id = coalesce(?5, parent_entity_id),"
+		" start_time_ns = coalesce(start_time_ns, ?6), images = images + ?7,"
+		" cur_image = coalesce(?8, cur_image), exit_time_ns = coalesce(?9, exit_time_ns),"
+		" exit_code = iif(?9 IS NULL, exit_code, ?10),"
+		" exit_signal = iif(?9 IS NULL, exit_signal, ?11) WHERE pk = ?1"),
+	/* The same when the parent links are already known: parent_pk is not
+	 * assigned, so its index entry is not rewritten. */
+	[ST_UPDATE_PROC_SAME_PARENT] =
+		("UPDATE process_t SET last_seen_ns = ?2,"
 		" start_time_ns = coalesce(start_time_ns, ?6), images = images + ?7,"
 		" cur_image = coalesce(?8, cur_image), exit_time_ns = coalesce(?9, exit_time_ns),"
 		" exit_code = iif(?9 IS NULL, exit_code, ?10),"
@@ -87,6 +95,7 @@ struct proc_row {
 	int64_t pk;         /* 0: slot empty */
 	int64_t images;
 	int64_t cur_image;  /* image_t.pk, 0 when none */
+	int64_t parent_pk;  /* 0 when not linked */
 };
 
 #define PROC_CACHE_SLOTS 4096 /* direct-mapped; entity ids are uniform hashes */
@@ -495,6 +504,7 @@ static int find_proc(struct de_store *s, const uint8_t id[DE_ENTITY_ID_LEN],
 		c->pk = sqlite3_column_int64(st, 0);
 		c->images = sqlite3_column_int64(st, 1);
 		c->cur_image = sqlite3_column_int64(st, 2);
+		c->parent_pk = sqlite3_column_int64(st, 3);
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
 		ret = sqlite_errno(rc);
@@ -540,6 +550,7 @@ static int insert_proc(struct de_store *s, const struct de_event *ev, const stru
 	row->pk = sqlite3_last_insert_rowid(s->db);
 	row->images = image_pk ? 1 : 0;
 	row->cur_image = image_pk;
+	row->parent_pk = (ev->have & DE_EVF_PARENT) ? parent->pk : 0;
 	return 0;
 }
 
@@ -548,10 +559,20 @@ static int insert_proc(struct de_store *s, const struct de_event *ev, const stru
 static int update_proc(struct de_store *s, const struct de_event *ev, const struct proc_row *parent,
 		       struct proc_row *row, int64_t image_pk, bool exit)
 {
-	sqlite3_stmt *st = s->st[ST_UPDATE_PROC];
+	/* Parent links change only when the event brings a different parent
+	 * (a reparenting the cache has not seen, or one not known before). */
+	bool same_parent = !(ev->have & DE_EVF_PARENT) || (parent->pk && parent->pk == row->parent_pk);
+	enum stmt which = same_parent ? ST_UPDATE_PROC_SAME_PARENT : ST_UPDATE_PROC;
+	sqlite3_stmt *st = s->st[which];
 	sqlite3_bind_int64(st, 1, row->pk);
 	sqlite3_bind_int64(st, 2, ev->time_ns);
-	bind_links(st, ev, parent);
+	if (same_parent) {
+		int64_t start = (ev->have & DE_EVF_PROC) ? ev->proc->start_time_ns : 0;
+		if (start)
+			sqlite3_bind_int64(st, 6, start);
+	} else {
+		bind_links(st, ev, parent);
+	}
 	sqlite3_bind_int64(st, 7, image_pk ? 1 : 0);
 	if (image_pk)
 		sqlite3_bind_int64(st, 8, image_pk);
@@ -562,9 +583,11 @@ static int update_proc(struct de_store *s, const struct de_event *ev, const stru
 			sqlite3_bind_int64(st, 11, ev->exit_signal);
 		}
 	}
-	int rc = exec_stmt(s, ST_UPDATE_PROC);
+	int rc = exec_stmt(s, which);
 	if (rc < 0)
 		return rc;
+	if (!same_parent && parent->pk)
+		row->parent_pk = parent->pk;
 	if (image_pk) {
 		row->images++;
 		row->cur_image = image_pk;
