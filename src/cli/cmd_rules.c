@@ -163,6 +163,7 @@ static int load_set(struct opts *o, struct de_ruleset *rs, bool validate)
 	schema_close(&sc);
 	if (rc < 0) {
 		report(err);
+		de_ruleset_free(rs);
 		return -1;
 	}
 	return 0;
