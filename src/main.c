@@ -23,6 +23,8 @@ static const struct subcommand subcommands[] = {
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
 	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
 	{ "audit", cmd_audit_main, "Verify the tamper-evident audit ledger; proofs, checkpoints, records" },
+	{ "query", cmd_query_main, "Run a read-only SQL query over the event store (the rule validator)" },
+	{ "rules", cmd_rules_main, "List, show, validate, test, enable/disable and reload detection rules" },
 };
 
 static void usage(FILE *out)

@@ -29,8 +29,8 @@ const char *const de_store_published[] = {
 
 enum stmt {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_FIND_PROC, ST_INSERT_PROC, ST_TOUCH_PROC, ST_SET_IMAGE, ST_IMAGE_TEXT,
-	ST_INSERT_IMAGE, ST_COPY_IMAGE, ST_EXIT, ST_INSERT_EVENT, ST_UPSERT_EXE, ST_INSERT_STATUS,
+	ST_FIND_PROC, ST_INSERT_PROC, ST_UPDATE_PROC, ST_UPDATE_PROC_SAME_PARENT, ST_IMAGE_TEXT,
+	ST_INSERT_IMAGE, ST_INSERT_EVENT, ST_UPSERT_EXE, ST_INSERT_STATUS,
 	ST__COUNT
 };
 
@@ -43,43 +43,49 @@ static const char *const stmt_sql[ST__COUNT] = {
 	[ST_BEGIN] = "BEGIN",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
-	[ST_FIND_PROC] = "SELECT pk, images, cur_image FROM process_t WHERE entity_id = ?1",
+	[ST_FIND_PROC] = "SELECT pk, images, cur_image, parent_pk FROM process_t WHERE entity_id = ?1",
+	/* A forked child starts with its parent's image (?8; images ?9). */
 	[ST_INSERT_PROC] =
-		"INSERT INTO process_t(entity_id, pid, ppid, parent_pk, parent_entity_id,"
-		" start_time_ns, first_seen_ns, last_seen_ns) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7)",
-	[ST_TOUCH_PROC] =
-		"UPDATE process_t SET last_seen_ns = ?2, ppid = coalesce(?3, ppid),"
+		("INSERT INTO process_t(entity_id, pid, ppid, parent_pk, parent_entity_id,"
+		" start_time_ns, first_seen_ns, last_seen_ns, cur_image, images)"
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8, ?9)"),
+	/* Every change to a known process in one statement: last seen, parent
+	 * links, start time; a new image (?7 = 1, ?8 its pk); an exit (?9
+	 * time, ?10 code, ?11 signal). */
+	[ST_UPDATE_PROC] =
+		("UPDATE process_t SET last_seen_ns = ?2, ppid = coalesce(?3, ppid),"
 		" parent_pk = coalesce(?4, parent_pk),"
 		" parent_entity_id = coalesce(?5, parent_entity_id),"
-		" start_time_ns = coalesce(start_time_ns, ?6) WHERE pk = ?1",
-	[ST_SET_IMAGE] = "UPDATE process_t SET images = images + 1, cur_image = ?2 WHERE pk = ?1",
+		" start_time_ns = coalesce(start_time_ns, ?6), images = images + ?7,"
+		" cur_image = coalesce(?8, cur_image), exit_time_ns = coalesce(?9, exit_time_ns),"
+		" exit_code = iif(?9 IS NULL, exit_code, ?10),"
+		" exit_signal = iif(?9 IS NULL, exit_signal, ?11) WHERE pk = ?1"),
+	/* The same when the parent links are already known: parent_pk is not
+	 * assigned, so its index entry is not rewritten. */
+	[ST_UPDATE_PROC_SAME_PARENT] =
+		("UPDATE process_t SET last_seen_ns = ?2,"
+		" start_time_ns = coalesce(start_time_ns, ?6), images = images + ?7,"
+		" cur_image = coalesce(?8, cur_image), exit_time_ns = coalesce(?9, exit_time_ns),"
+		" exit_code = iif(?9 IS NULL, exit_code, ?10),"
+		" exit_signal = iif(?9 IS NULL, exit_signal, ?11) WHERE pk = ?1"),
 	[ST_IMAGE_TEXT] = "SELECT exe, cmdline FROM image_t WHERE pk = ?1",
 	[ST_INSERT_IMAGE] =
-		"INSERT INTO image_t(" IMAGE_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
+		("INSERT INTO image_t(" IMAGE_COLS ") VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10,"
 		" ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26,"
-		" ?27, ?28, ?29, ?30, ?31)",
-	/* A forked child runs its parent's image until it execs. */
-	[ST_COPY_IMAGE] =
-		"INSERT INTO image_t(" IMAGE_COLS ")"
-		" SELECT ?1, ?2, ?3, coalesce(?4, comm), exe, exe_deleted, exe_memfd, filename,"
-		" cmdline, argv, argc, argv_truncated, uid, euid, suid, gid, egid, loginuid,"
-		" sessionid, user, cwd, tty, cgroup, container_id, exe_dev, exe_ino, sha256, blake3,"
-		" cap_eff, ?5, 0 FROM image_t WHERE pk = ?6",
-	[ST_EXIT] = "UPDATE process_t SET exit_time_ns = ?2, exit_code = ?3, exit_signal = ?4,"
-		    " last_seen_ns = ?2 WHERE pk = ?1",
+		" ?27, ?28, ?29, ?30, ?31)"),
 	[ST_INSERT_EVENT] =
-		"INSERT INTO event_t(time_ns, type, source, collector_seq, proc_pk, pid, tid, ppid,"
+		("INSERT INTO event_t(time_ns, type, source, collector_seq, proc_pk, pid, tid, ppid,"
 		" image_pk, partial, exit_code, exit_signal)"
-		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+		" VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"),
 	[ST_UPSERT_EXE] =
-		"INSERT INTO exe_t(dev, ino, path, sha256, blake3, first_seen_ns, last_seen_ns,"
+		("INSERT INTO exe_t(dev, ino, path, sha256, blake3, first_seen_ns, last_seen_ns,"
 		" exec_count) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?6, ?7)"
 		" ON CONFLICT(dev, ino) DO UPDATE SET last_seen_ns = excluded.last_seen_ns,"
 		" exec_count = exec_count + excluded.exec_count, path = coalesce(excluded.path, path),"
-		" sha256 = coalesce(excluded.sha256, sha256), blake3 = coalesce(excluded.blake3, blake3)",
+		" sha256 = coalesce(excluded.sha256, sha256), blake3 = coalesce(excluded.blake3, blake3)"),
 	[ST_INSERT_STATUS] =
-		"INSERT INTO status_t(time_ns, source, kind, detail, drops_exec, drops_fork,"
-		" drops_exit, drops_other) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+		("INSERT INTO status_t(time_ns, source, kind, detail, drops_exec, drops_fork,"
+		" drops_exit, drops_other) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"),
 };
 
 /* What the store knows of a process row, cached by entity id: most events
@@ -89,6 +95,7 @@ struct proc_row {
 	int64_t pk;         /* 0: slot empty */
 	int64_t images;
 	int64_t cur_image;  /* image_t.pk, 0 when none */
+	int64_t parent_pk;  /* 0 when not linked */
 };
 
 #define PROC_CACHE_SLOTS 4096 /* direct-mapped; entity ids are uniform hashes */
@@ -171,6 +178,10 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 		goto fail;
 	}
 	sqlite3_extended_result_codes(s->db, 1);
+	/* A bigger lookaside: every statement allocates its cursors and record
+	 * buffers on each run, and the default pool (100 slots of 1200 bytes)
+	 * runs out inside a batch, sending them to malloc. */
+	sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 2048, 512);
 	sqlite3_busy_timeout(s->db, 5000);
 	char pragmas[160];
 	snprintf(pragmas, sizeof(pragmas),
@@ -493,6 +504,7 @@ static int find_proc(struct de_store *s, const uint8_t id[DE_ENTITY_ID_LEN],
 		c->pk = sqlite3_column_int64(st, 0);
 		c->images = sqlite3_column_int64(st, 1);
 		c->cur_image = sqlite3_column_int64(st, 2);
+		c->parent_pk = sqlite3_column_int64(st, 3);
 		ret = 1;
 	} else if (rc != SQLITE_DONE) {
 		ret = sqlite_errno(rc);
@@ -502,71 +514,84 @@ static int find_proc(struct de_store *s, const uint8_t id[DE_ENTITY_ID_LEN],
 	return ret;
 }
 
-/* The process row of the event's entity, created when new (the parent's
- * row, when known, is linked). Updates last-seen and parent links. */
-static int get_proc(struct de_store *s, const struct de_event *ev, struct proc_row *out,
-		    struct proc_row *parent)
+/* Bind the parent links and start time an event carries (parameters 3-6
+ * of both process statements). */
+static void bind_links(sqlite3_stmt *st, const struct de_event *ev, const struct proc_row *parent)
 {
-	bool have_parent = (ev->have & DE_EVF_PARENT) != 0;
-	memset(parent, 0, sizeof(*parent));
-	if (have_parent) {
-		struct proc_row *pr;
-		int rc = find_proc(s, ev->parent_entity_id, &pr);
-		if (rc < 0)
-			return rc;
-		if (rc)
-			*parent = *pr;
-	}
-	struct proc_row *row;
-	int rc = find_proc(s, ev->entity_id, &row);
-	if (rc < 0)
-		return rc;
-	enum stmt which = rc ? ST_TOUCH_PROC : ST_INSERT_PROC;
-	sqlite3_stmt *st = s->st[which];
-	int64_t start = (ev->have & DE_EVF_PROC) ? ev->proc->start_time_ns : 0;
-	if (which == ST_INSERT_PROC) {
-		sqlite3_bind_blob(st, 1, ev->entity_id, DE_ENTITY_ID_LEN, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 2, ev->pid);
-		sqlite3_bind_int64(st, 7, ev->time_ns);
-	} else {
-		sqlite3_bind_int64(st, 1, row->pk);
-		sqlite3_bind_int64(st, 2, ev->time_ns);
-	}
-	if (have_parent) {
+	if (ev->have & DE_EVF_PARENT) {
 		sqlite3_bind_int64(st, 3, ev->ppid);
 		if (parent->pk)
 			sqlite3_bind_int64(st, 4, parent->pk);
 		sqlite3_bind_blob(st, 5, ev->parent_entity_id, DE_ENTITY_ID_LEN, SQLITE_STATIC);
 	}
+	int64_t start = (ev->have & DE_EVF_PROC) ? ev->proc->start_time_ns : 0;
 	if (start)
 		sqlite3_bind_int64(st, 6, start);
-	if ((rc = exec_stmt(s, which)) < 0)
+}
+
+/* Insert the process row of a new entity (a forked child starts with its
+ * parent's image: image_pk, 0 for none) and cache it. */
+static int insert_proc(struct de_store *s, const struct de_event *ev, const struct proc_row *parent,
+		       int64_t image_pk, struct proc_row *row)
+{
+	sqlite3_stmt *st = s->st[ST_INSERT_PROC];
+	sqlite3_bind_blob(st, 1, ev->entity_id, DE_ENTITY_ID_LEN, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 2, ev->pid);
+	bind_links(st, ev, parent);
+	sqlite3_bind_int64(st, 7, ev->time_ns);
+	if (image_pk)
+		sqlite3_bind_int64(st, 8, image_pk);
+	sqlite3_bind_int64(st, 9, image_pk ? 1 : 0);
+	int rc = exec_stmt(s, ST_INSERT_PROC);
+	if (rc < 0)
 		return rc;
-	if (which == ST_INSERT_PROC) {
-		/* The parent's slot may be the one reused: *parent is a copy. */
-		memcpy(row->entity_id, ev->entity_id, DE_ENTITY_ID_LEN);
-		row->pk = sqlite3_last_insert_rowid(s->db);
-		row->images = 0;
-		row->cur_image = 0;
-	}
-	*out = *row;
+	/* The parent's slot may be the one reused: callers hold a copy. */
+	memcpy(row->entity_id, ev->entity_id, DE_ENTITY_ID_LEN);
+	row->pk = sqlite3_last_insert_rowid(s->db);
+	row->images = image_pk ? 1 : 0;
+	row->cur_image = image_pk;
+	row->parent_pk = (ev->have & DE_EVF_PARENT) ? parent->pk : 0;
 	return 0;
 }
 
-/* Make image_pk the entity's current image. */
-static int set_image(struct de_store *s, struct proc_row *row, int64_t image_pk)
+/* Update a known process: last seen and links, plus a new image
+ * (image_pk > 0) or an exit (exit set). */
+static int update_proc(struct de_store *s, const struct de_event *ev, const struct proc_row *parent,
+		       struct proc_row *row, int64_t image_pk, bool exit)
 {
-	sqlite3_stmt *st = s->st[ST_SET_IMAGE];
+	/* Parent links change only when the event brings a different parent
+	 * (a reparenting the cache has not seen, or one not known before). */
+	bool same_parent = !(ev->have & DE_EVF_PARENT) || (parent->pk && parent->pk == row->parent_pk);
+	enum stmt which = same_parent ? ST_UPDATE_PROC_SAME_PARENT : ST_UPDATE_PROC;
+	sqlite3_stmt *st = s->st[which];
 	sqlite3_bind_int64(st, 1, row->pk);
-	sqlite3_bind_int64(st, 2, image_pk);
-	int rc = exec_stmt(s, ST_SET_IMAGE);
+	sqlite3_bind_int64(st, 2, ev->time_ns);
+	if (same_parent) {
+		int64_t start = (ev->have & DE_EVF_PROC) ? ev->proc->start_time_ns : 0;
+		if (start)
+			sqlite3_bind_int64(st, 6, start);
+	} else {
+		bind_links(st, ev, parent);
+	}
+	sqlite3_bind_int64(st, 7, image_pk ? 1 : 0);
+	if (image_pk)
+		sqlite3_bind_int64(st, 8, image_pk);
+	if (exit) {
+		sqlite3_bind_int64(st, 9, ev->time_ns);
+		if (ev->have & DE_EVF_EXIT) {
+			sqlite3_bind_int64(st, 10, ev->exit_code);
+			sqlite3_bind_int64(st, 11, ev->exit_signal);
+		}
+	}
+	int rc = exec_stmt(s, which);
 	if (rc < 0)
 		return rc;
-	row->images++;
-	row->cur_image = image_pk;
-	struct proc_row *c = cache_slot(s, row->entity_id);
-	if (c->pk == row->pk)
-		*c = *row;
+	if (!same_parent && parent->pk)
+		row->parent_pk = parent->pk;
+	if (image_pk) {
+		row->images++;
+		row->cur_image = image_pk;
+	}
 	return 0;
 }
 
@@ -681,57 +706,59 @@ int64_t de_store_add(struct de_store *s, const struct de_event *ev)
 			return rc;
 		return insert_event(s, ev, 0, 0);
 	}
-	struct proc_row row, parent;
-	if ((rc = get_proc(s, ev, &row, &parent)) < 0)
+	struct proc_row parent = { 0 }, *row;
+	if (ev->have & DE_EVF_PARENT) {
+		struct proc_row *pr;
+		if ((rc = find_proc(s, ev->parent_entity_id, &pr)) < 0)
+			return rc;
+		if (rc)
+			parent = *pr; /* a copy: the child may take its cache slot */
+	}
+	if ((rc = find_proc(s, ev->entity_id, &row)) < 0)
 		return rc;
-
-	int64_t image_pk = row.cur_image;
+	bool known = rc == 1;
+	int64_t image_pk = known ? row->cur_image : 0;
 	struct image im;
-	sqlite3_stmt *st;
 	switch (ev->type) {
 	case DE_EV_EXEC:
 	case DE_EV_SNAPSHOT:
 		image_from_event(ev, &im);
-		if (ev->type == DE_EV_SNAPSHOT && snapshot_is_current(s, &row, &im))
-			break;
-		if ((image_pk = insert_image(s, ev, row.pk, row.images, &im)) < 0)
-			return image_pk;
-		if ((rc = set_image(s, &row, image_pk)) < 0 || (rc = upsert_exe(s, ev, &im)) < 0)
+		if (!known && (rc = insert_proc(s, ev, &parent, 0, row)) < 0)
 			return rc;
+		if (ev->type == DE_EV_SNAPSHOT && known && snapshot_is_current(s, row, &im)) {
+			rc = update_proc(s, ev, &parent, row, 0, false);
+		} else {
+			if ((image_pk = insert_image(s, ev, row->pk, row->images, &im)) < 0)
+				return image_pk;
+			if ((rc = update_proc(s, ev, &parent, row, image_pk, false)) == 0)
+				rc = upsert_exe(s, ev, &im);
+		}
 		break;
 	case DE_EV_FORK:
-		/* The child runs the parent's image: copy it (when known and the
-		 * child has none yet, i.e. the fork is not a duplicate). */
-		if (!parent.cur_image || row.cur_image)
-			break;
-		st = s->st[ST_COPY_IMAGE];
-		sqlite3_bind_int64(st, 1, row.pk);
-		sqlite3_bind_int64(st, 2, row.images);
-		sqlite3_bind_int64(st, 3, ev->time_ns);
-		bind_text(st, 4, ev->comm[0] ? ev->comm : NULL);
-		sqlite3_bind_text(st, 5, de_event_source_name(ev->source), -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 6, parent.cur_image);
-		if ((rc = exec_stmt(s, ST_COPY_IMAGE)) < 0)
-			return rc;
-		image_pk = sqlite3_last_insert_rowid(s->db);
-		if ((rc = set_image(s, &row, image_pk)) < 0)
-			return rc;
+		/* A new child runs its parent's image until it execs: it points
+		 * at that image row (no copy). A duplicate fork only touches. */
+		if (!known) {
+			image_pk = parent.cur_image;
+			rc = insert_proc(s, ev, &parent, image_pk, row);
+		} else {
+			int64_t adopt = row->cur_image ? 0 : parent.cur_image;
+			rc = update_proc(s, ev, &parent, row, adopt, false);
+			image_pk = row->cur_image;
+		}
 		break;
 	case DE_EV_EXIT:
-		st = s->st[ST_EXIT];
-		sqlite3_bind_int64(st, 1, row.pk);
-		sqlite3_bind_int64(st, 2, ev->time_ns);
-		if (ev->have & DE_EVF_EXIT) {
-			sqlite3_bind_int64(st, 3, ev->exit_code);
-			sqlite3_bind_int64(st, 4, ev->exit_signal);
-		}
-		if ((rc = exec_stmt(s, ST_EXIT)) < 0)
+		if (!known && (rc = insert_proc(s, ev, &parent, 0, row)) < 0)
 			return rc;
+		rc = update_proc(s, ev, &parent, row, 0, true);
 		break;
 	default:
+		rc = known ? update_proc(s, ev, &parent, row, 0, false)
+			   : insert_proc(s, ev, &parent, 0, row);
 		break;
 	}
-	return insert_event(s, ev, row.pk, image_pk);
+	if (rc < 0)
+		return rc;
+	return insert_event(s, ev, row->pk, image_pk);
 }
 
 int de_store_commit(struct de_store *s)
@@ -793,7 +820,10 @@ static int64_t delete_events(struct de_store *s, const char *where, int64_t arg)
 	rc = sqlite3_exec(s->db,
 			  "DELETE FROM process_t WHERE (exit_time_ns IS NOT NULL OR exit_missed)"
 			  " AND pk NOT IN (SELECT proc_pk FROM event_t WHERE proc_pk IS NOT NULL);"
-			  "DELETE FROM image_t WHERE proc_pk NOT IN (SELECT pk FROM process_t);"
+			  /* A forked child may run its parent's image row. */
+			  "DELETE FROM image_t WHERE proc_pk NOT IN (SELECT pk FROM process_t)"
+			  " AND pk NOT IN (SELECT cur_image FROM process_t WHERE cur_image IS NOT NULL)"
+			  " AND pk NOT IN (SELECT image_pk FROM event_t WHERE image_pk IS NOT NULL);"
 			  "DELETE FROM status_t WHERE time_ns < (SELECT coalesce(min(time_ns), 0)"
 			  " FROM event_t);",
 			  NULL, NULL, NULL);

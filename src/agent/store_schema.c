@@ -129,5 +129,11 @@ static const char v1[] =
 	" id, time_ns, source, kind, detail, drops_exec, drops_fork, drops_exit, drops_other"
 	" FROM status_t;";
 
-const char *const de_store_migrations[] = { v1 };
+/* v2: no index on event_t(proc_pk). Every event paid for it, and nothing
+ * documented used it: the views reach processes from events (by the
+ * process's own key), rules select events by id and time, and retention
+ * scans event_t once per run anyway. */
+static const char v2[] = "DROP INDEX IF EXISTS event_proc;";
+
+const char *const de_store_migrations[] = { v1, v2 };
 const size_t de_store_n_migrations = sizeof(de_store_migrations) / sizeof(de_store_migrations[0]);

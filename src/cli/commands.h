@@ -7,5 +7,7 @@ int cmd_config_main(int argc, char **argv);
 int cmd_events_main(int argc, char **argv);
 int cmd_hash_main(int argc, char **argv);
 int cmd_ps_main(int argc, char **argv);
+int cmd_query_main(int argc, char **argv);
+int cmd_rules_main(int argc, char **argv);
 
 #endif

@@ -185,6 +185,9 @@ static int authorize(void *ud, int code, const char *a1, const char *a2, const c
 	case SQLITE_INSERT:
 	case SQLITE_UPDATE:
 	case SQLITE_DELETE:
+		if (code != SQLITE_UPDATE && db && strcmp(db, "temp") == 0 && g->policy->scratch &&
+		    in_list(g->policy->scratch, a1))
+			return SQLITE_OK; /* the owner's scratch table; never a rule (read-only check) */
 		/* DDL writes the schema table before SQLite asks about the
 		 * DDL itself (and the first refusal ends the prepare). */
 		if (a1 && strncasecmp(a1, "sqlite_", 7) == 0)

@@ -52,6 +52,13 @@ struct de_sqlguard_policy {
 	 * views call. NULL: nothing. Returns 0 or a negative errno. */
 	int (*setup_db)(sqlite3 *db, void *ud);
 	void *setup_ud;
+	/* TEMP tables the connection's owner fills itself (e.g. the rule
+	 * engine's materialized window), NULL-terminated or NULL: the
+	 * authorizer lets INSERT/DELETE into temp.NAME compile, for the
+	 * owner's own statements; de_sqlguard_prepare() still refuses every
+	 * statement that is not read-only, so untrusted SQL cannot write
+	 * them either. */
+	const char *const *scratch;
 };
 
 #define DE_SQLGUARD_DEFAULT_BUDGET_MS 1000

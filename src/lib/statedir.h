@@ -16,6 +16,7 @@
  *   ledger/             the audit ledger, written by procmond only
  *   keys/               the ledger's signing key (root, 0700)
  *   spill/              procmond's bounded on-disk buffer
+ *   rules.state         rule enable/disable overrides (`daemoneye rules enable|disable`)
  */
 #ifndef DE_STATEDIR_H
 #define DE_STATEDIR_H
@@ -31,6 +32,7 @@ enum de_state_item {
 	DE_STATE_LEDGER_DIR,
 	DE_STATE_KEYS_DIR,
 	DE_STATE_SPILL_DIR,
+	DE_STATE_RULES_STATE,
 };
 
 /* The state directory: flag when not NULL, else the environment and
