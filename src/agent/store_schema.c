@@ -129,5 +129,32 @@ static const char v1[] =
 	" id, time_ns, source, kind, detail, drops_exec, drops_fork, drops_exit, drops_other"
 	" FROM status_t;";
 
-const char *const de_store_migrations[] = { v1 };
+/* Version 2: alert delivery (outbox.h). outbox_t numbers alerts in the
+ * order they were committed (the per-sink delivery order; alert ids are
+ * unique here, so enqueuing an alert twice is a no-op); delivery_t holds
+ * one row per (sink, alert) with its state (0 pending, 1 delivered,
+ * 2 dead-lettered), attempts, next attempt, last error and the payload
+ * rendered for that sink (dropped once delivered); sink_t the last known
+ * circuit-breaker state and error of each sink; alert_t gains acked_ns. */
+static const char v2[] =
+	"CREATE TABLE outbox_t("
+	" seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL"
+	");"
+	"CREATE TABLE delivery_t("
+	" id INTEGER PRIMARY KEY, sink TEXT NOT NULL, seq INTEGER NOT NULL,"
+	" alert_id TEXT NOT NULL, state INTEGER NOT NULL DEFAULT 0,"
+	" attempts INTEGER NOT NULL DEFAULT 0, next_ns INTEGER NOT NULL DEFAULT 0,"
+	" created_ns INTEGER NOT NULL, updated_ns INTEGER, delivered_ns INTEGER,"
+	" last_error TEXT, payload BLOB,"
+	" UNIQUE(sink, seq)"
+	");"
+	"CREATE INDEX delivery_pending ON delivery_t(sink, seq) WHERE state = 0;"
+	"CREATE INDEX delivery_dead ON delivery_t(sink, seq) WHERE state = 2;"
+	"CREATE TABLE sink_t("
+	" name TEXT PRIMARY KEY, type TEXT, breaker TEXT, failures INTEGER NOT NULL DEFAULT 0,"
+	" opened_ns INTEGER, last_error TEXT, last_error_ns INTEGER, last_ok_ns INTEGER"
+	") WITHOUT ROWID;"
+	"ALTER TABLE alert_t ADD COLUMN acked_ns INTEGER;";
+
+const char *const de_store_migrations[] = { v1, v2 };
 const size_t de_store_n_migrations = sizeof(de_store_migrations) / sizeof(de_store_migrations[0]);
