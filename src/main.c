@@ -22,6 +22,8 @@ static const struct subcommand subcommands[] = {
 	{ "hash", cmd_hash_main, "BLAKE3 / SHA-256 of files, the way DaemonEye hashes executables" },
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
 	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
+	{ "alerts", cmd_alerts_main, "List, show, acknowledge and export the alerts in the store" },
+	{ "sinks", cmd_sinks_main, "Alert delivery: sink status, dead letters, retry, test alerts" },
 };
 
 static void usage(FILE *out)

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "config.h"
+#include "de_build.h"
 #include "log.h"
 #include "sinkcfg.h"
 #include "yamlread.h"
@@ -536,4 +537,37 @@ int de_sinks_cfg_load(struct de_sinks_cfg *out, const char *path, char *err, siz
 		r = de_sinks_cfg_parse(out, path, b.data ? b.data : "", b.len, err, errlen);
 	de_buf_free(&b);
 	return r;
+}
+
+static int load_optional(struct de_sinks_cfg *out, const char *path, bool *found, char *err,
+			 size_t errlen)
+{
+	memset(out, 0, sizeof(*out));
+	struct de_buf b = DE_BUF_INIT;
+	int r = de_yaml_read_file(path, true, DE_CONFIG_MAX_FILE_BYTES, &b, found, err, errlen);
+	if (r >= 0 && *found)
+		r = de_sinks_cfg_parse(out, path, b.data ? b.data : "", b.len, err, errlen);
+	de_buf_free(&b);
+	return r;
+}
+
+int de_sinks_cfg_load_default(struct de_sinks_cfg *out, const char *explicit, char *err,
+			      size_t errlen)
+{
+	if (explicit)
+		return de_sinks_cfg_load(out, explicit, err, errlen);
+	char path[4096];
+	const char *xdg = getenv("XDG_CONFIG_HOME"), *home = getenv("HOME");
+	bool found = false;
+	int n = -1;
+	if (xdg && xdg[0] == '/')
+		n = snprintf(path, sizeof(path), "%s/daemoneye/daemoneye.yaml", xdg);
+	else if (home && home[0])
+		n = snprintf(path, sizeof(path), "%s/.config/daemoneye/daemoneye.yaml", home);
+	if (n > 0 && (size_t)n < sizeof(path)) {
+		int r = load_optional(out, path, &found, err, errlen);
+		if (r < 0 || out->n)
+			return r;
+	}
+	return load_optional(out, DE_SYSCONFDIR "/daemoneye.yaml", &found, err, errlen);
 }

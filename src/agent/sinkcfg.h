@@ -88,6 +88,12 @@ int de_sinks_cfg_parse(struct de_sinks_cfg *out, const char *name, const void *d
 		       char *err, size_t errlen);
 /* Read the file (capped like the configuration) and parse it. */
 int de_sinks_cfg_load(struct de_sinks_cfg *out, const char *path, char *err, size_t errlen);
+/* The sinks of this invocation: from `explicit` (--config FILE) when
+ * given, else from the user's file ($XDG_CONFIG_HOME/daemoneye/
+ * daemoneye.yaml) when it exists and has an alerting section, else from
+ * /etc/daemoneye/daemoneye.yaml when it exists; none otherwise. */
+int de_sinks_cfg_load_default(struct de_sinks_cfg *out, const char *explicit, char *err,
+			      size_t errlen);
 void de_sinks_cfg_free(struct de_sinks_cfg *c);
 /* The sink named `name`, or NULL. */
 const struct de_sink_cfg *de_sinks_cfg_find(const struct de_sinks_cfg *c, const char *name);

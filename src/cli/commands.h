@@ -2,9 +2,11 @@
 #ifndef DE_COMMANDS_H
 #define DE_COMMANDS_H
 
+int cmd_alerts_main(int argc, char **argv);
 int cmd_config_main(int argc, char **argv);
 int cmd_events_main(int argc, char **argv);
 int cmd_hash_main(int argc, char **argv);
 int cmd_ps_main(int argc, char **argv);
+int cmd_sinks_main(int argc, char **argv);
 
 #endif
