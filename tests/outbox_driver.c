@@ -88,10 +88,16 @@ int main(int argc, char **argv)
 	char rule[32];
 	int rc = 0;
 	snprintf(rule, sizeof(rule), "test-%ld", add);
+	struct de_alert proto;
+	de_alert_sample(&proto, stg, (enum de_severity)sev);
 	for (long i = 0; i < add && rc == 0;) {
 		long n = DE_MIN(batch, add - i);
 		for (long k = 0; k < n; k++) {
-			de_alert_sample(&al[k], stg, (enum de_severity)sev);
+			struct timespec ts;
+			al[k] = proto;
+			de_alert_new_id(al[k].id);
+			clock_gettime(CLOCK_REALTIME, &ts);
+			al[k].time_ns = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 			al[k].rule_id = rule;
 			snprintf(keys[k], 32, "n=%ld", i + k);
 			al[k].dedup_key = keys[k];

@@ -24,8 +24,8 @@ int de_alertdb_init(struct de_alertdb *d, sqlite3 *db)
 	d->db = db;
 	static const char a[] =
 		"INSERT OR IGNORE INTO alert_t(id, time_ns, rule_id, rule_name, severity, entity_id,"
-		" pid, dedup_key, summary, detail_json) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)";
-	static const char o[] = "INSERT OR IGNORE INTO outbox_t(alert_id, time_ns) VALUES(?1, ?2)";
+		" pid, dedup_key, summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)";
+	static const char o[] = "INSERT OR IGNORE INTO outbox_t(alert_id, time_ns, json) VALUES(?1, ?2, ?3)";
 	static const char q[] =
 		"INSERT OR IGNORE INTO delivery_t(sink, seq, alert_id, state, attempts, next_ns,"
 		" created_ns, payload) VALUES(?1, ?2, ?3, 0, 0, 0, ?4, ?5)";
@@ -85,7 +85,6 @@ int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *s
 		sqlite3_bind_int(st, 7, a->proc.pid);
 	bind_text(st, 8, a->dedup_key);
 	sqlite3_bind_text(st, 9, de_buf_str(&sum), (int)sum.len, SQLITE_STATIC);
-	sqlite3_bind_text(st, 10, de_buf_str(&json), (int)json.len, SQLITE_STATIC);
 	if ((r = step_reset(st)) < 0)
 		goto out;
 	if (sqlite3_changes(d->db) == 0) {
@@ -95,6 +94,7 @@ int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *s
 	st = d->ins_outbox;
 	bind_text(st, 1, a->id);
 	sqlite3_bind_int64(st, 2, a->time_ns);
+	sqlite3_bind_text(st, 3, de_buf_str(&json), (int)json.len, SQLITE_STATIC);
 	if ((r = step_reset(st)) < 0)
 		goto out;
 	if (sqlite3_changes(d->db) == 0) {

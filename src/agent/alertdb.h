@@ -30,13 +30,14 @@ struct de_alertdb {
 int de_alertdb_init(struct de_alertdb *d, sqlite3 *db);
 void de_alertdb_fini(struct de_alertdb *d);
 
-/* Write the alert (alert_t, detail_json = its JSON rendering) and give it
- * a sequence number. Returns 1 and *seq when written, 0 when an alert
+/* Write the alert (alert_t, and its JSON rendering in outbox_t: the
+ * view alert_full joins them) and give it a sequence number. Returns 1 and *seq when written, 0 when an alert
  * with that id already exists, or a negative errno. */
 int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *seq);
 
 /* Queue one delivery of alert seq/id to sink, with the payload rendered
- * for it. Returns 0 or a negative errno. */
+ * for it (NULL: the sink sends the alert's stored JSON).
+ * Returns 0 or a negative errno. */
 int de_alertdb_queue(struct de_alertdb *d, const char *sink, int64_t seq, const char *alert_id,
 		     const void *payload, size_t n, int64_t now_ns);
 

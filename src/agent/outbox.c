@@ -156,6 +156,7 @@ struct row {
 	char alert_id[DE_ALERT_ID_LEN];
 	char *payload;
 	size_t len;
+	bool missing; /* neither a payload nor the alert row */
 	/* outcome */
 	int state; /* -1: not tried */
 	bool retry;
@@ -164,8 +165,10 @@ struct row {
 
 enum { ST_SEL, ST_OK, ST_FAIL, ST_SINK, ST__N };
 static const char *const wsql[ST__N] = {
-	[ST_SEL] = "SELECT id, seq, alert_id, attempts, next_ns, payload FROM delivery_t"
-		   " WHERE sink = ?1 AND state = 0 ORDER BY seq LIMIT ?2",
+	[ST_SEL] = "SELECT d.id, d.seq, d.alert_id, d.attempts, d.next_ns,"
+		   " coalesce(d.payload, o.json) FROM delivery_t d"
+		   " LEFT JOIN outbox_t o ON o.seq = d.seq"
+		   " WHERE d.sink = ?1 AND d.state = 0 ORDER BY d.seq LIMIT ?2",
 	[ST_OK] = "UPDATE delivery_t SET state = 1, attempts = attempts + 1, delivered_ns = ?2,"
 		  " updated_ns = ?2, payload = NULL, last_error = NULL WHERE id = ?1 AND state = 0",
 	[ST_FAIL] = "UPDATE delivery_t SET state = ?2, attempts = ?3, next_ns = ?4, last_error = ?5,"
@@ -192,6 +195,7 @@ static size_t load_batch(struct worker *w, sqlite3_stmt *sel, struct row *rows, 
 		r->next_ns = sqlite3_column_int64(sel, 4);
 		const void *p = sqlite3_column_blob(sel, 5);
 		r->len = (size_t)sqlite3_column_bytes(sel, 5);
+		r->missing = sqlite3_column_type(sel, 5) == SQLITE_NULL;
 		r->payload = malloc(r->len + 1);
 		if (!r->payload)
 			break;
@@ -291,6 +295,11 @@ static bool send_batch(struct worker *w, struct row *rows, size_t n, uint64_t ge
 				goto flush;
 			t = now_ns();
 		}
+		if (r->missing) {
+			r->state = DE_DLV_DEAD;
+			snprintf(r->why, sizeof(r->why), "the alert is no longer in the store");
+			continue;
+		}
 		struct de_sink_result res = { 0 };
 		int e = w->sink->ops->send(w->sink, r->alert_id, r->payload, r->len, &res);
 		t = now_ns();
@@ -358,6 +367,7 @@ static void *worker_main(void *arg)
 	if (!store || !rows)
 		goto out;
 	sqlite3 *db = de_store_db(store);
+	sqlite3_exec(db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768", NULL, NULL, NULL);
 	for (int i = 0; i < ST__N; i++)
 		if (sqlite3_prepare_v3(db, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL)) {
 			log_error("sink %s: %s", w->cfg->name, sqlite3_errmsg(db));
@@ -417,7 +427,7 @@ struct de_outbox *de_outbox_open(const struct de_outbox_opts *o, char *why, size
 	}
 	ob->o = *o;
 	if (!ob->o.batch)
-		ob->o.batch = 256;
+		ob->o.batch = 1024;
 	if (!ob->o.idle_poll_ms)
 		ob->o.idle_poll_ms = 1000;
 	pthread_mutex_init(&ob->lock, NULL);
@@ -433,6 +443,7 @@ struct de_outbox *de_outbox_open(const struct de_outbox_opts *o, char *why, size
 		e = errno;
 		goto fail;
 	}
+	sqlite3_exec(de_store_db(ob->store), "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768", NULL, NULL, NULL);
 	if ((e = -de_alertdb_init(&ob->adb, de_store_db(ob->store))) > 0) {
 		de_why(why, why_len, "preparing statements: %s", de_store_errmsg(ob->store));
 		goto fail;
@@ -489,12 +500,15 @@ int de_outbox_add(struct de_outbox *ob, const struct de_alert *const *alerts, si
 			if (a->severity < w->cfg->min_severity)
 				continue;
 			de_buf_reset(&b);
-			w->sink->ops->render(w->sink, a, &b);
+			if (!w->sink->plain_json)
+				w->sink->ops->render(w->sink, a, &b);
 			if (b.err) {
 				r = b.err;
 				goto rollback;
 			}
-			if ((r = de_alertdb_queue(&ob->adb, w->cfg->name, seq, a->id, b.data, b.len, t)) < 0)
+			/* no payload: the worker sends alert_t.detail_json */
+			if ((r = de_alertdb_queue(&ob->adb, w->cfg->name, seq, a->id, b.len ? b.data : NULL,
+						  b.len, t)) < 0)
 				goto rollback;
 		}
 	}

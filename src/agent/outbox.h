@@ -42,7 +42,7 @@ struct de_outbox_opts {
 	const char *store_path;           /* the store (created and migrated as needed) */
 	const struct de_sinks_cfg *sinks; /* must outlive the outbox */
 	bool durable;                     /* synchronous=FULL */
-	uint32_t batch;                   /* deliveries per worker transaction (default 256) */
+	uint32_t batch;                   /* deliveries per worker transaction (default 1024) */
 	uint32_t idle_poll_ms;            /* rescan period of an idle worker (default 1000) */
 };
 

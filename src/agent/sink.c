@@ -411,6 +411,8 @@ struct de_sink *de_sink_open(const struct de_sink_cfg *cfg, char *why, size_t wh
 		return NULL;
 	}
 	int r = s->ops->open ? s->ops->open(s, why, why_len) : 0;
+	s->plain_json = cfg->type == DE_SINK_FILE || cfg->type == DE_SINK_WEBHOOK ||
+			cfg->type == DE_SINK_EXEC || (cfg->type == DE_SINK_STDOUT && !s->human);
 	if (r < 0) {
 		de_sink_close(s);
 		errno = -r;

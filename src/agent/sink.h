@@ -58,6 +58,9 @@ struct de_sink {
 	const struct de_sink_ops *ops;
 	bool human;                     /* stdout: one line for a person (a tty) */
 	bool color;                     /* stdout: human form with colour */
+	bool plain_json;                /* render() is exactly de_alert_json(): the outbox
+					 * then stores no payload of its own for this sink
+					 * and sends the alert's stored JSON */
 	void *priv;
 };
 

@@ -131,14 +131,18 @@ static const char v1[] =
 
 /* Version 2: alert delivery (outbox.h). outbox_t numbers alerts in the
  * order they were committed (the per-sink delivery order; alert ids are
- * unique here, so enqueuing an alert twice is a no-op); delivery_t holds
+ * unique here, so enqueuing an alert twice is a no-op) and holds the
+ * alert's JSON (alert_t is WITHOUT ROWID, keyed by a random UUID: large
+ * rows there cost page splits, so the document lives in this append-only
+ * rowid table and alert_t.detail_json stays NULL); delivery_t holds
  * one row per (sink, alert) with its state (0 pending, 1 delivered,
  * 2 dead-lettered), attempts, next attempt, last error and the payload
  * rendered for that sink (dropped once delivered); sink_t the last known
  * circuit-breaker state and error of each sink; alert_t gains acked_ns. */
 static const char v2[] =
 	"CREATE TABLE outbox_t("
-	" seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL"
+	" seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL,"
+	" json TEXT"
 	");"
 	"CREATE TABLE delivery_t("
 	" id INTEGER PRIMARY KEY, sink TEXT NOT NULL, seq INTEGER NOT NULL,"
@@ -154,7 +158,10 @@ static const char v2[] =
 	" name TEXT PRIMARY KEY, type TEXT, breaker TEXT, failures INTEGER NOT NULL DEFAULT 0,"
 	" opened_ns INTEGER, last_error TEXT, last_error_ns INTEGER, last_ok_ns INTEGER"
 	") WITHOUT ROWID;"
-	"ALTER TABLE alert_t ADD COLUMN acked_ns INTEGER;";
+	"ALTER TABLE alert_t ADD COLUMN acked_ns INTEGER;"
+	/* the whole alert: its row and its JSON document */
+	"CREATE VIEW alert_full AS SELECT a.*, coalesce(a.detail_json, o.json) AS json, o.seq"
+	" FROM alert_t a LEFT JOIN outbox_t o ON o.alert_id = a.id;";
 
 const char *const de_store_migrations[] = { v1, v2 };
 const size_t de_store_n_migrations = sizeof(de_store_migrations) / sizeof(de_store_migrations[0]);

@@ -93,8 +93,8 @@ static int do_list(sqlite3 *db, const struct opts *o, bool export)
 {
 	char sql[1024];
 	snprintf(sql, sizeof(sql),
-		 "SELECT id, time_ns, severity, rule_id, rule_name, pid, acked_ns, summary, detail_json"
-		 " FROM alert_t%s ORDER BY time_ns %s, id LIMIT ?6",
+		 "SELECT id, time_ns, severity, rule_id, rule_name, pid, acked_ns, summary, json"
+		 " FROM alert_full%s ORDER BY time_ns %s, id LIMIT ?6",
 		 where, export ? "ASC" : "DESC");
 	sqlite3_stmt *st = NULL;
 	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
@@ -148,8 +148,8 @@ static int do_list(sqlite3 *db, const struct opts *o, bool export)
 static int do_show(sqlite3 *db, const struct opts *o, const char *id)
 {
 	sqlite3_stmt *st = NULL;
-	sqlite3_prepare_v2(db, "SELECT detail_json, acked_ns, time_ns, severity, rule_id, rule_name,"
-			   " summary FROM alert_t WHERE id = ?1", -1, &st, NULL);
+	sqlite3_prepare_v2(db, "SELECT json, acked_ns, time_ns, severity, rule_id, rule_name,"
+			   " summary FROM alert_full WHERE id = ?1", -1, &st, NULL);
 	sqlite3_bind_text(st, 1, id, -1, SQLITE_STATIC);
 	if (!st || sqlite3_step(st) != SQLITE_ROW) {
 		sqlite3_finalize(st);
