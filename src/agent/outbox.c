@@ -28,6 +28,7 @@ struct worker {
 	bool started;
 	struct de_breaker breaker;
 	struct de_bucket bucket;
+	uint32_t batch;
 	char last_error[DE_SINK_WHY_MAX];
 };
 
@@ -355,7 +356,13 @@ static void *worker_main(void *arg)
 	struct de_store_opts so = { .path = ob->o.store_path, .durable = ob->o.durable };
 	struct de_store *store = NULL;
 	sqlite3_stmt *st[ST__N] = { 0 };
-	struct row *rows = calloc(ob->o.batch, sizeof(*rows));
+	/* Rows are recorded once per batch: what a crash can make a receiver
+	 * see twice. Local sinks (fast, flushed once per batch) take big
+	 * batches; network and exec sinks, one request per alert, small ones. */
+	w->batch = w->cfg->type == DE_SINK_FILE || w->cfg->type == DE_SINK_STDOUT
+			   ? ob->o.batch
+			   : DE_MIN(ob->o.batch, 32u);
+	struct row *rows = calloc(w->batch, sizeof(*rows));
 	uint64_t gen;
 	while (!stopping(ob, &gen)) {
 		store = de_store_open(&so, why, sizeof(why));
@@ -380,7 +387,7 @@ static void *worker_main(void *arg)
 			wait_for(ob, gen, wait);
 			continue;
 		}
-		size_t n = load_batch(w, st[ST_SEL], rows, ob->o.batch);
+		size_t n = load_batch(w, st[ST_SEL], rows, w->batch);
 		if (n == 0) {
 			if (first) /* make the sink visible to `sinks status` */
 				record(w, db, st, rows, 0, true, 0);

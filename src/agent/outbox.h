@@ -42,7 +42,9 @@ struct de_outbox_opts {
 	const char *store_path;           /* the store (created and migrated as needed) */
 	const struct de_sinks_cfg *sinks; /* must outlive the outbox */
 	bool durable;                     /* synchronous=FULL */
-	uint32_t batch;                   /* deliveries per worker transaction (default 1024) */
+	uint32_t batch;                   /* deliveries per worker transaction (default 1024;
+					   * at most 32 for network and exec sinks: the most
+					   * a crash can make a receiver see twice) */
 	uint32_t idle_poll_ms;            /* rescan period of an idle worker (default 1000) */
 };
 
