@@ -9,6 +9,8 @@
  * --add N      queue N alerts (rule "test-N", dedup_key "n=I", I from 0,
  *              committed in batches of --batch, default 500)
  * --rate N     queue at most N alerts per second (default: as fast as possible)
+ * --hostile    argv and rule name full of the characters SIEM formats must
+ *              escape (| \ = newline tab ] " and a control byte)
  * --wait-idle  exit 0 once nothing is pending (1 after SEC seconds)
  * --run SEC    keep delivering for SEC seconds, then exit
  * Prints "added N in MS ms" and "idle after MS ms" lines on stdout.
@@ -37,11 +39,13 @@ int main(int argc, char **argv)
 	long add = 0, batch = 500, rate = 0;
 	double wait_idle = -1, run = -1;
 	int sev = DE_SEV_HIGH;
+	bool hostile = false;
 	static const struct option lo[] = {
 		{ "store", required_argument, NULL, 's' }, { "config", required_argument, NULL, 'c' },
 		{ "add", required_argument, NULL, 'a' }, { "batch", required_argument, NULL, 'b' },
 		{ "severity", required_argument, NULL, 'v' }, { "rate", required_argument, NULL, 'r' },
 		{ "wait-idle", required_argument, NULL, 'w' }, { "run", required_argument, NULL, 'R' },
+		{ "hostile", no_argument, NULL, 'H' },
 		{ 0 },
 	};
 	int o;
@@ -54,6 +58,7 @@ int main(int argc, char **argv)
 		case 'r': rate = atol(optarg); break;
 		case 'w': wait_idle = atof(optarg); break;
 		case 'R': run = atof(optarg); break;
+		case 'H': hostile = true; break;
 		case 'v':
 			if ((sev = de_severity_parse(optarg)) < 0) {
 				fprintf(stderr, "bad severity\n");
@@ -90,6 +95,13 @@ int main(int argc, char **argv)
 	snprintf(rule, sizeof(rule), "test-%ld", add);
 	struct de_alert proto;
 	de_alert_sample(&proto, stg, (enum de_severity)sev);
+	static const char evil[] = "/bin/sh\0-c\0echo a|b\\c=d\ne\tf ]\"x\0key=val|x\0\xc3\xbcn\x01";
+	if (hostile) {
+		proto.proc.argv = evil;
+		proto.proc.argv_len = sizeof(evil) - 1;
+		proto.proc.exe = "/bin/sh";
+		proto.rule_name = "Rule|with=pipes\\ and\nnewline";
+	}
 	for (long i = 0; i < add && rc == 0;) {
 		long n = DE_MIN(batch, add - i);
 		for (long k = 0; k < n; k++) {

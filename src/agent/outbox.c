@@ -320,7 +320,7 @@ static bool send_batch(struct worker *w, struct row *rows, size_t n, uint64_t ge
 		changed |= de_breaker_record(&w->breaker, c, false, t);
 		if (r->attempts >= c->max_attempts) {
 			char why[DE_SINK_WHY_MAX];
-			snprintf(why, sizeof(why), "gave up after %u attempts: %s", r->attempts, r->why);
+			snprintf(why, sizeof(why), "gave up after %u attempts: %.200s", r->attempts, r->why);
 			memcpy(r->why, why, sizeof(why));
 			r->state = DE_DLV_DEAD;
 			continue;
