@@ -210,8 +210,8 @@ static size_t load_batch(struct worker *w, sqlite3_stmt *sel, struct row *rows, 
 	return n;
 }
 
-static int record(struct worker *w, sqlite3 *db, sqlite3_stmt **st, struct row *rows, size_t n,
-		  bool sink_changed, int64_t last_ok)
+static int record_locked(struct worker *w, sqlite3 *db, sqlite3_stmt **st, struct row *rows,
+			 size_t n, bool sink_changed, int64_t last_ok)
 {
 	int rc = sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	if (rc != SQLITE_OK)
@@ -270,6 +270,18 @@ static int record(struct worker *w, sqlite3 *db, sqlite3_stmt **st, struct row *
 		return de_alertdb_errno(rc);
 	}
 	return 0;
+}
+
+/* Writers of this process take turns on the outbox lock, so they never
+ * meet in SQLite's busy handler (which sleeps in steps of up to 100 ms);
+ * only other processes (the CLI's retry) can make a write wait there. */
+static int record(struct worker *w, sqlite3 *db, sqlite3_stmt **st, struct row *rows, size_t n,
+		  bool sink_changed, int64_t last_ok)
+{
+	pthread_mutex_lock(&w->ob->lock);
+	int r = record_locked(w, db, st, rows, n, sink_changed, last_ok);
+	pthread_mutex_unlock(&w->ob->lock);
+	return r;
 }
 
 static uint32_t rnd32(void)
@@ -374,7 +386,6 @@ static void *worker_main(void *arg)
 	if (!store || !rows)
 		goto out;
 	sqlite3 *db = de_store_db(store);
-	sqlite3_exec(db, "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768", NULL, NULL, NULL);
 	for (int i = 0; i < ST__N; i++)
 		if (sqlite3_prepare_v3(db, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL)) {
 			log_error("sink %s: %s", w->cfg->name, sqlite3_errmsg(db));
@@ -450,7 +461,6 @@ struct de_outbox *de_outbox_open(const struct de_outbox_opts *o, char *why, size
 		e = errno;
 		goto fail;
 	}
-	sqlite3_exec(de_store_db(ob->store), "PRAGMA mmap_size = 268435456; PRAGMA cache_size = -32768", NULL, NULL, NULL);
 	if ((e = -de_alertdb_init(&ob->adb, de_store_db(ob->store))) > 0) {
 		de_why(why, why_len, "preparing statements: %s", de_store_errmsg(ob->store));
 		goto fail;
