@@ -71,6 +71,13 @@ for bad in ([], ["frob"], ["retry"], ["retry", "1", "--all"], ["test"], ["status
 r = run(["alerts", "list", "--state-dir", "/nonexistent/state"])
 ok(r.returncode == 1 and b"no store at /nonexistent/state/store.db" in r.stderr,
    "alerts list without a store says so", r.stderr)
+import tempfile  # noqa: E402
+with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+    f.write("log: {level: info}\nalerting:\n  sinks:\n    - {name: a, type: file}\n")
+    f.flush()
+    r = run(["config", "check", f.name])
+    ok(r.returncode == 1 and f"{f.name}:4:7: sink a: 'path' is required".encode() in r.stderr,
+       "config check validates alerting.sinks with file:line", r.stderr)
 env = dict(os.environ, NO_COLOR="1")
 r = run(["ps"], env=env)
 ok(b"\x1b[" not in r.stdout, "no colour when not a tty / NO_COLOR")
