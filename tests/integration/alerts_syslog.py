@@ -80,6 +80,26 @@ with open(cfg, "w") as f:
     - {{name: tls-cef, type: syslog, protocol: tls, address: '127.0.0.1:{ps}', format: cef,
        ca_file: '{certs['ca.pem']}'}}
 """)
+usock = os.path.join(tmp, "log.sock")
+ux = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+ux.bind(usock)
+ux.settimeout(30)
+udgrams = []
+
+
+def unix_reader():  # a local syslog daemon reads as messages come (the queue holds ~10)
+    try:
+        while len(udgrams) < 20:
+            udgrams.append(ux.recv(65536))
+    except OSError:
+        pass
+
+
+import threading  # noqa: E402
+uthread = threading.Thread(target=unix_reader, daemon=True)
+uthread.start()
+with open(cfg, "a") as f:
+    f.write(f"    - {{name: unix-json, type: syslog, protocol: unix, address: '{usock}'}}\n")
 db = os.path.join(tmp, "store.db")
 N = 20
 p = subprocess.run([driver(), "--store", db, "--config", cfg, "--add", str(N), "--hostile",
@@ -238,6 +258,18 @@ for m in leef:
         diag = e
 ok(len(leef) == N and good == N, "tls: LEEF 2.0 attributes parse back, facility 4", diag)
 ok(b"a|b\\c=d\ne\tf" in cmdline(next(iter(stored.values()))), "the argv was hostile indeed")
+
+# Unix datagram socket (a local syslog daemon's /dev/log): one message per datagram
+uthread.join(timeout=30)
+try:
+    got = [parse_5424(x) for x in udgrams]
+except ValueError as e:
+    got = []
+    print(f"# unix: {e}")
+ok(len(got) == N and [m[1] for m in got] == list(stored) and
+   all(json.loads(m[5]) == stored[m[1]] for m in got),
+   "unix: one RFC 5424 datagram per alert, in order, JSON body equal to the store", len(got))
+ux.close()
 
 rs.send_signal(signal.SIGTERM)
 try:

@@ -441,6 +441,49 @@ static void test_isolation(void **st)
 	free(c);
 }
 
+/* The human stdout form: one line, untrusted text escaped, no colour off a
+ * terminal; the JSON form is the alert's JSON. */
+static void test_stdout_render(void **st)
+{
+	(void)st;
+	struct de_sink_cfg c = policy();
+	snprintf(c.name, sizeof(c.name), "console");
+	c.type = DE_SINK_STDOUT;
+	c.stdout_format = DE_STDOUT_HUMAN;
+	char why[128];
+	struct de_sink *s = de_sink_open(&c, why, sizeof(why));
+	assert_non_null(s);
+	assert_false(s->plain_json);
+	struct de_alert a;
+	struct de_alert_storage stg;
+	assert_int_equal(de_alert_sample(&a, &stg, DE_SEV_CRITICAL), 0);
+	static const char argv[] = "sh\0-c\0echo \033[31mred\nline";
+	a.proc.argv = argv;
+	a.proc.argv_len = sizeof(argv) - 1;
+	struct de_buf b = DE_BUF_INIT;
+	s->ops->render(s, &a, &b);
+	const char *t = de_buf_str(&b);
+	assert_null(strchr(t, '\n'));
+	assert_null(strchr(t, '\033'));
+	assert_non_null(strstr(t, "critical"));
+	assert_non_null(strstr(t, "daemoneye-test \"DaemonEye test alert\""));
+	assert_non_null(strstr(t, "cmd=sh -c echo \\e[31mred\\nline"));
+	assert_non_null(strstr(t, a.id));
+	de_sink_close(s);
+	c.stdout_format = DE_STDOUT_JSON;
+	s = de_sink_open(&c, why, sizeof(why));
+	assert_non_null(s);
+	assert_true(s->plain_json);
+	struct de_buf j = DE_BUF_INIT;
+	de_buf_reset(&b);
+	s->ops->render(s, &a, &b);
+	de_alert_json(&j, &a);
+	assert_string_equal(de_buf_str(&b), de_buf_str(&j));
+	de_buf_free(&b);
+	de_buf_free(&j);
+	de_sink_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -448,6 +491,7 @@ int main(void)
 		cmocka_unit_test(test_breaker),
 		cmocka_unit_test(test_bucket),
 		cmocka_unit_test(test_cfg_good),
+		cmocka_unit_test(test_stdout_render),
 		cmocka_unit_test(test_cfg_errors),
 		cmocka_unit_test(test_file_order),
 		cmocka_unit_test(test_rotation),
