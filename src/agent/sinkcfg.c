@@ -490,6 +490,9 @@ static int parse(struct de_yaml *y, struct de_sinks_cfg *c)
 			return r;
 		if (k.type == YAML_MAPPING_END_EVENT)
 			return 0;
+		if (k.type != YAML_SCALAR_EVENT) /* a complex key: config.c says so too */
+			return FAIL(y, k.start_mark, "mapping keys must be strings, got %s",
+				    de_yaml_got(&k, q, sizeof(q)));
 		if ((r = de_yaml_next(y, &v)) < 0)
 			return r;
 		bool mine = k.type == YAML_SCALAR_EVENT &&

@@ -219,6 +219,9 @@ int de_yaml_skip(struct de_yaml *y, const yaml_event_t *first)
 			depth++;
 		else if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT)
 			depth--;
+		else if (e.type == YAML_NO_EVENT || e.type == YAML_STREAM_END_EVENT ||
+			 e.type == YAML_DOCUMENT_END_EVENT)
+			return DE_YAML_FAIL(y, e.start_mark, "unexpected end of the document");
 	}
 	return 0;
 }
