@@ -22,15 +22,20 @@ int de_alertdb_init(struct de_alertdb *d, sqlite3 *db)
 {
 	memset(d, 0, sizeof(*d));
 	d->db = db;
+	/* the outbox row first (its rowid is the sequence), then the alert
+	 * row that points to it; a duplicate alert id rolls back to the
+	 * savepoint, leaving nothing */
 	static const char a[] =
-		"INSERT OR IGNORE INTO alert_t(id, time_ns, rule_id, rule_name, severity, entity_id,"
-		" pid, dedup_key, summary) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9)";
-	static const char o[] = "INSERT OR IGNORE INTO outbox_t(alert_id, time_ns, json) VALUES(?1, ?2, ?3)";
+		"INSERT INTO alert_t(id, time_ns, rule_id, rule_name, severity, entity_id,"
+		" pid, dedup_key, summary, seq) VALUES(?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)";
+	static const char o[] = "INSERT INTO outbox_t(alert_id, time_ns, json) VALUES(?1, ?2, ?3)";
 	static const char q[] =
 		"INSERT OR IGNORE INTO delivery_t(sink, seq, alert_id, state, attempts, next_ns,"
 		" created_ns, payload) VALUES(?1, ?2, ?3, 0, 0, 0, ?4, ?5)";
 	int rc;
-	if ((rc = sqlite3_prepare_v3(db, a, -1, SQLITE_PREPARE_PERSISTENT, &d->ins_alert, NULL)) ||
+	if ((rc = sqlite3_prepare_v3(db, "SELECT 1 FROM alert_t WHERE id = ?1", -1,
+				     SQLITE_PREPARE_PERSISTENT, &d->has_alert, NULL)) ||
+	    (rc = sqlite3_prepare_v3(db, a, -1, SQLITE_PREPARE_PERSISTENT, &d->ins_alert, NULL)) ||
 	    (rc = sqlite3_prepare_v3(db, o, -1, SQLITE_PREPARE_PERSISTENT, &d->ins_outbox, NULL)) ||
 	    (rc = sqlite3_prepare_v3(db, q, -1, SQLITE_PREPARE_PERSISTENT, &d->ins_delivery, NULL))) {
 		de_alertdb_fini(d);
@@ -44,7 +49,8 @@ void de_alertdb_fini(struct de_alertdb *d)
 	sqlite3_finalize(d->ins_alert);
 	sqlite3_finalize(d->ins_outbox);
 	sqlite3_finalize(d->ins_delivery);
-	d->ins_alert = d->ins_outbox = d->ins_delivery = NULL;
+	sqlite3_finalize(d->has_alert);
+	d->ins_alert = d->ins_outbox = d->ins_delivery = d->has_alert = NULL;
 }
 
 static int step_reset(sqlite3_stmt *st)
@@ -63,6 +69,14 @@ static void bind_text(sqlite3_stmt *st, int i, const char *s)
 		sqlite3_bind_null(st, i);
 }
 
+static bool alert_exists(struct de_alertdb *d, const char *id)
+{
+	sqlite3_bind_text(d->has_alert, 1, id, -1, SQLITE_STATIC);
+	bool found = sqlite3_step(d->has_alert) == SQLITE_ROW;
+	sqlite3_reset(d->has_alert);
+	return found;
+}
+
 int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *seq)
 {
 	struct de_buf json = DE_BUF_INIT, sum = DE_BUF_INIT;
@@ -74,7 +88,18 @@ int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *s
 	int r = json.err ? json.err : sum.err;
 	if (r < 0)
 		goto out;
-	sqlite3_stmt *st = d->ins_alert;
+	if (alert_exists(d, a->id)) {
+		r = 0;
+		goto out;
+	}
+	sqlite3_stmt *st = d->ins_outbox;
+	bind_text(st, 1, a->id);
+	sqlite3_bind_int64(st, 2, a->time_ns);
+	sqlite3_bind_text(st, 3, de_buf_str(&json), (int)json.len, SQLITE_STATIC);
+	if ((r = step_reset(st)) < 0)
+		goto out;
+	*seq = sqlite3_last_insert_rowid(d->db);
+	st = d->ins_alert;
 	bind_text(st, 1, a->id);
 	sqlite3_bind_int64(st, 2, a->time_ns);
 	bind_text(st, 3, a->rule_id ? a->rule_id : "");
@@ -85,23 +110,9 @@ int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *s
 		sqlite3_bind_int(st, 7, a->proc.pid);
 	bind_text(st, 8, a->dedup_key);
 	sqlite3_bind_text(st, 9, de_buf_str(&sum), (int)sum.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 10, *seq);
 	if ((r = step_reset(st)) < 0)
-		goto out;
-	if (sqlite3_changes(d->db) == 0) {
-		r = 0;
-		goto out;
-	}
-	st = d->ins_outbox;
-	bind_text(st, 1, a->id);
-	sqlite3_bind_int64(st, 2, a->time_ns);
-	sqlite3_bind_text(st, 3, de_buf_str(&json), (int)json.len, SQLITE_STATIC);
-	if ((r = step_reset(st)) < 0)
-		goto out;
-	if (sqlite3_changes(d->db) == 0) {
-		r = 0;
-		goto out;
-	}
-	*seq = sqlite3_last_insert_rowid(d->db);
+		goto out; /* the caller rolls the transaction back */
 	r = 1;
 out:
 	de_buf_free(&json);

@@ -22,7 +22,7 @@ enum de_delivery_state { DE_DLV_PENDING = 0, DE_DLV_DELIVERED = 1, DE_DLV_DEAD =
 
 struct de_alertdb {
 	sqlite3 *db;
-	sqlite3_stmt *ins_alert, *ins_outbox, *ins_delivery;
+	sqlite3_stmt *ins_alert, *ins_outbox, *ins_delivery, *has_alert;
 };
 
 /* Prepare the statements on db (a store connection at schema >= 2).

@@ -130,8 +130,9 @@ static const char v1[] =
 	" FROM status_t;";
 
 /* Version 2: alert delivery (outbox.h). outbox_t numbers alerts in the
- * order they were committed (the per-sink delivery order; alert ids are
- * unique here, so enqueuing an alert twice is a no-op) and holds the
+ * order they were committed (the per-sink delivery order; alert_t.seq
+ * points to it; the alert_t primary key makes queuing an alert twice a
+ * no-op, so no second index of random UUIDs is kept here) and holds the
  * alert's JSON (alert_t is WITHOUT ROWID, keyed by a random UUID: large
  * rows there cost page splits, so the document lives in this append-only
  * rowid table and alert_t.detail_json stays NULL); delivery_t holds
@@ -141,7 +142,7 @@ static const char v1[] =
  * circuit-breaker state and error of each sink; alert_t gains acked_ns. */
 static const char v2[] =
 	"CREATE TABLE outbox_t("
-	" seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL UNIQUE, time_ns INTEGER NOT NULL,"
+	" seq INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, time_ns INTEGER NOT NULL,"
 	" json TEXT"
 	");"
 	"CREATE TABLE delivery_t("
@@ -159,9 +160,10 @@ static const char v2[] =
 	" opened_ns INTEGER, last_error TEXT, last_error_ns INTEGER, last_ok_ns INTEGER"
 	") WITHOUT ROWID;"
 	"ALTER TABLE alert_t ADD COLUMN acked_ns INTEGER;"
+	"ALTER TABLE alert_t ADD COLUMN seq INTEGER;"
 	/* the whole alert: its row and its JSON document */
-	"CREATE VIEW alert_full AS SELECT a.*, coalesce(a.detail_json, o.json) AS json, o.seq"
-	" FROM alert_t a LEFT JOIN outbox_t o ON o.alert_id = a.id;";
+	"CREATE VIEW alert_full AS SELECT a.*, coalesce(a.detail_json, o.json) AS json"
+	" FROM alert_t a LEFT JOIN outbox_t o ON o.seq = a.seq;";
 
 const char *const de_store_migrations[] = { v1, v2 };
 const size_t de_store_n_migrations = sizeof(de_store_migrations) / sizeof(de_store_migrations[0]);
