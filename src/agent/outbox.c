@@ -10,6 +10,7 @@
  * (a generation counter avoids lost wake-ups).
  */
 #include <pthread.h>
+#include <signal.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
@@ -363,6 +364,12 @@ flush:
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	/* a receiver that closed its end (a pipe, stdout, a TLS socket) makes
+	 * the write fail with EPIPE in this thread instead of killing the host */
+	sigset_t pipe_set;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
 	struct de_outbox *ob = w->ob;
 	char why[256];
 	struct de_store_opts so = { .path = ob->o.store_path, .durable = ob->o.durable };

@@ -307,6 +307,9 @@ static int exec_send(struct de_sink *s, const char *id, const char *p, size_t n,
 		int null = open("/dev/null", O_RDWR);
 		if (dup2(in[0], 0) < 0 || null < 0 || dup2(null, 1) < 0 || dup2(null, 2) < 0)
 			_exit(126);
+		sigset_t all;
+		sigemptyset(&all);
+		sigprocmask(SIG_SETMASK, &all, NULL); /* the worker blocks SIGPIPE */
 		signal(SIGPIPE, SIG_DFL);
 		execve(s->cfg->argv[0], s->cfg->argv, envp);
 		_exit(127);

@@ -13,6 +13,9 @@
  * the reason). Sends that buffer (file) take effect at flush(); the
  * outbox flushes before it records anything as delivered.
  *
+ * Writes to a peer that went away fail with EPIPE: callers must block or
+ * ignore SIGPIPE in the sending thread (the outbox's workers block it).
+ *
  * Secrets: the webhook's bearer token is read once at open into libsodium
  * guarded memory (no access except while a request is being built) and
  * never logged; the Authorization header exists in ordinary memory only

@@ -484,6 +484,40 @@ static void test_stdout_render(void **st)
 	de_sink_close(s);
 }
 
+/* A program that exits without reading a payload larger than a pipe
+ * holds: the write fails with EPIPE (no SIGPIPE kills the host) and the
+ * exit status decides: delivered. */
+static void test_exec_epipe(void **st)
+{
+	(void)st;
+	char db[256], yaml[512];
+	snprintf(db, sizeof(db), "%s/epipe.db", dir);
+	snprintf(yaml, sizeof(yaml), "alerting:\n  sinks:\n    - {name: x, type: exec, argv: [/bin/true]}\n");
+	struct de_sinks_cfg *c = calloc(1, sizeof(*c));
+	char err[256];
+	assert_int_equal(de_sinks_cfg_parse(c, "t", yaml, strlen(yaml), err, sizeof(err)), 0);
+	struct de_outbox_opts o = { .store_path = db, .sinks = c };
+	struct de_outbox *ob = de_outbox_open(&o, err, sizeof(err));
+	assert_non_null(ob);
+	struct de_alert a;
+	struct de_alert_storage stg;
+	assert_int_equal(de_alert_sample(&a, &stg, DE_SEV_HIGH), 0);
+	size_t big = 1 << 20;
+	char *argv = malloc(big);
+	assert_non_null(argv);
+	memset(argv, 'A', big);
+	argv[big - 1] = 0;
+	a.proc.argv = argv;
+	a.proc.argv_len = big;
+	const struct de_alert *p = &a;
+	assert_int_equal(de_outbox_add(ob, &p, 1), 1);
+	wait_until(db, "SELECT count(*) FROM delivery_t WHERE state = 1", 1, 20);
+	de_outbox_close(ob);
+	free(argv);
+	de_sinks_cfg_free(c);
+	free(c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -497,6 +531,7 @@ int main(void)
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_dead_letter_retry),
 		cmocka_unit_test(test_isolation),
+		cmocka_unit_test(test_exec_epipe),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
