@@ -9,7 +9,8 @@
  *
  * Threads: one worker thread per sink, started by de_outbox_open() and
  * stopped by de_outbox_close(); each has its own store connection and
- * is the only sender on its sink. A sink that hangs or is down therefore
+ * is the only sender on its sink (and blocks SIGPIPE, so a receiver that
+ * hangs up is an EPIPE, not the end of the host). A sink that hangs or is down therefore
  * never delays another (sends are bounded by the sink's timeout_ms). The
  * host needs no fd and no tick: it calls de_outbox_add() (any one thread)
  * and, after changing delivery rows from elsewhere (`sinks retry`), the
