@@ -12,9 +12,11 @@ pkgs=(meson ninja-build pkg-config gcc libc6-dev libyaml-dev libssl-dev
       librust-blake3-dev procps clang libbpf-dev bpftool
       libsqlite3-dev libseccomp-dev)
 pkgs+=(protobuf-c-compiler libprotobuf-c-dev)  # IPC: protoc-c at build time, libprotobuf-c
-pkgs+=(libsodium-dev)  # audit ledger: Ed25519 checkpoint signatures, guarded key memory
+pkgs+=(libsodium-dev)  # audit ledger: Ed25519 checkpoint signatures, guarded key memory; alert sinks: guarded token memory
+pkgs+=(libcurl4-openssl-dev)     # alert sinks: webhook (libcurl)
 if [ "$profile" = test ]; then
   pkgs+=(libcmocka-dev clang libclang-rt-14-dev python3 coreutils b3sum hyperfine)
+  pkgs+=(rsyslog rsyslog-gnutls openssl)  # alert sink tests: real syslog receiver, test CA
 fi
 
 missing=()

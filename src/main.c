@@ -25,6 +25,8 @@ static const struct subcommand subcommands[] = {
 	{ "audit", cmd_audit_main, "Verify the tamper-evident audit ledger; proofs, checkpoints, records" },
 	{ "query", cmd_query_main, "Run a read-only SQL query over the event store (the rule validator)" },
 	{ "rules", cmd_rules_main, "List, show, validate, test, enable/disable and reload detection rules" },
+	{ "alerts", cmd_alerts_main, "List, show, acknowledge and export the alerts in the store" },
+	{ "sinks", cmd_sinks_main, "Alert delivery: sink status, dead letters, retry, test alerts" },
 };
 
 static void usage(FILE *out)

@@ -34,7 +34,7 @@
 
 #include "event.h"
 
-#define DE_STORE_SCHEMA_VERSION 2
+#define DE_STORE_SCHEMA_VERSION 3
 
 struct de_store_opts {
 	const char *path;         /* database file; ":memory:" for tests */

@@ -12,11 +12,13 @@
  * like a successful check.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli.h"
 #include "commands.h"
 #include "emit.h"
+#include "sinkcfg.h"
 
 static void usage(FILE *out)
 {
@@ -88,6 +90,17 @@ static int do_check(int nfiles, char **files)
 		char err[1024];
 		if (de_config_check_file(files[i], err, sizeof(err)) < 0) {
 			fprintf(stderr, "%s\n", err);
+			rc = DE_EXIT_FAIL;
+			continue;
+		}
+		/* the alerting.sinks section has its own parser (sinkcfg.h) */
+		struct de_sinks_cfg *sc = calloc(1, sizeof(*sc));
+		int sr = sc ? de_sinks_cfg_load(sc, files[i], err, sizeof(err)) : -ENOMEM;
+		if (sc)
+			de_sinks_cfg_free(sc);
+		free(sc);
+		if (sr < 0) {
+			fprintf(stderr, "%s\n", sr == -ENOMEM ? "out of memory" : err);
 			rc = DE_EXIT_FAIL;
 			continue;
 		}

@@ -3,11 +3,13 @@
 #define DE_COMMANDS_H
 
 int cmd_audit_main(int argc, char **argv);
+int cmd_alerts_main(int argc, char **argv);
 int cmd_config_main(int argc, char **argv);
 int cmd_events_main(int argc, char **argv);
 int cmd_hash_main(int argc, char **argv);
 int cmd_ps_main(int argc, char **argv);
 int cmd_query_main(int argc, char **argv);
 int cmd_rules_main(int argc, char **argv);
+int cmd_sinks_main(int argc, char **argv);
 
 #endif

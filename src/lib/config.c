@@ -169,7 +169,14 @@ static int walk_mapping(struct walker *w, const char *prefix)
 			idx = de_cfg_find(path, pn + dn + kn);
 			section = idx < 0 && de_cfg_is_section(path);
 		}
-		if (section) {
+		if (!*prefix && kn == 8 && memcmp(ks, "alerting", 8) == 0) {
+			/* a list of sink objects: parsed by the agent's sinkcfg.c
+			 * from the same file, with its own errors */
+			_cleanup_event_ yaml_event_t v = { 0 };
+			r = de_yaml_next(&w->y, &v);
+			if (r >= 0)
+				r = de_yaml_skip(&w->y, &v);
+		} else if (section) {
 			r = walk_section(w, path, &key);
 		} else if (idx >= 0) {
 			if (w->seen & (UINT64_C(1) << idx))

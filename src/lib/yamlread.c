@@ -204,3 +204,24 @@ int de_yaml_read_file(const char *path, bool optional, size_t max, struct de_buf
 	return r;
 }
 
+
+int de_yaml_skip(struct de_yaml *y, const yaml_event_t *first)
+{
+	if (first->type != YAML_MAPPING_START_EVENT && first->type != YAML_SEQUENCE_START_EVENT)
+		return 0;
+	int depth = 1;
+	while (depth > 0) {
+		_cleanup_yaml_event_ yaml_event_t e = { 0 };
+		int r = de_yaml_next(y, &e);
+		if (r < 0)
+			return r;
+		if (e.type == YAML_MAPPING_START_EVENT || e.type == YAML_SEQUENCE_START_EVENT)
+			depth++;
+		else if (e.type == YAML_MAPPING_END_EVENT || e.type == YAML_SEQUENCE_END_EVENT)
+			depth--;
+		else if (e.type == YAML_NO_EVENT || e.type == YAML_STREAM_END_EVENT ||
+			 e.type == YAML_DOCUMENT_END_EVENT)
+			return DE_YAML_FAIL(y, e.start_mark, "unexpected end of the document");
+	}
+	return 0;
+}

@@ -49,6 +49,11 @@ int de_yaml_fail_at(struct de_yaml *y, size_t line, size_t col, const char *fmt,
 static inline void de_yaml_event_freep(yaml_event_t *e) { yaml_event_delete(e); }
 #define _cleanup_yaml_event_ _cleanup_(de_yaml_event_freep)
 
+/* Consume the rest of a node whose first event `first` was just read (a
+ * scalar: nothing; a mapping or a list: up to its end). Returns 0 or a
+ * negative errno (reported). */
+int de_yaml_skip(struct de_yaml *y, const yaml_event_t *first);
+
 /* An empty plain scalar (`key:` with nothing after it). */
 bool de_yaml_is_null(const yaml_event_t *ev);
 /* "a mapping", "a list" or the quoted scalar, for "expected X, got Y". */

@@ -51,6 +51,33 @@ for bad in (["--bogus"], ["--type", "nosuch"], ["--type", ""], ["--uid", "-1"], 
             ["--duration", "abc"], ["stray"]):
     r = run(["events"] + bad)
     ok(r.returncode == 2 and r.stdout == b"", f"events {' '.join(bad)}: usage error, exit 2", r.stderr)
+for sub in ("alerts", "sinks"):
+    r = run([sub, "--help"])
+    ok(r.returncode == 0 and b"Usage: daemoneye " + sub.encode() in r.stdout, f"{sub} --help")
+    ok(run(["help", sub]).stdout == r.stdout, f"help {sub} is {sub} --help")
+r = run(["alerts", "--help"])
+for opt in (b"--since", b"--until", b"--severity", b"--rule", b"--unacked", b"--format", b"--limit",
+            b"--state-dir"):
+    ok(opt in r.stdout, f"alerts --help describes {opt.decode()}")
+for bad in ([], ["frob"], ["list", "--since", "yesterday"], ["list", "--severity", "urgent"],
+            ["list", "--format", "xml"], ["show"], ["show", "a", "b"], ["ack"], ["list", "stray"],
+            ["export", "--format", "table"], ["list", "--limit", "-1"], ["list", "--bogus"]):
+    r = run(["alerts"] + bad)
+    ok(r.returncode == 2 and r.stdout == b"", f"alerts {' '.join(bad)}: usage error, exit 2", r.stderr)
+for bad in ([], ["frob"], ["retry"], ["retry", "1", "--all"], ["test"], ["status", "x"],
+            ["status", "--format", "xml"], ["test", "a", "--severity", "huge"]):
+    r = run(["sinks"] + bad)
+    ok(r.returncode == 2 and r.stdout == b"", f"sinks {' '.join(bad)}: usage error, exit 2", r.stderr)
+r = run(["alerts", "list", "--state-dir", "/nonexistent/state"])
+ok(r.returncode == 1 and b"no store at /nonexistent/state/store.db" in r.stderr,
+   "alerts list without a store says so", r.stderr)
+import tempfile  # noqa: E402
+with tempfile.NamedTemporaryFile("w", suffix=".yaml") as f:
+    f.write("log: {level: info}\nalerting:\n  sinks:\n    - {name: a, type: file}\n")
+    f.flush()
+    r = run(["config", "check", f.name])
+    ok(r.returncode == 1 and f"{f.name}:4:7: sink a: 'path' is required".encode() in r.stderr,
+       "config check validates alerting.sinks with file:line", r.stderr)
 env = dict(os.environ, NO_COLOR="1")
 r = run(["ps"], env=env)
 ok(b"\x1b[" not in r.stdout, "no colour when not a tty / NO_COLOR")
