@@ -22,6 +22,8 @@ static const struct subcommand subcommands[] = {
 	{ "hash", cmd_hash_main, "BLAKE3 / SHA-256 of files, the way DaemonEye hashes executables" },
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
 	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
+	{ "procmond", cmd_procmond_main, "The privileged collector daemon (started by 'run')" },
+	{ "agent", cmd_agent_main, "The unprivileged agent daemon: store, status, events (started by 'run')" },
 };
 
 static void usage(FILE *out)

@@ -6,5 +6,7 @@ int cmd_config_main(int argc, char **argv);
 int cmd_events_main(int argc, char **argv);
 int cmd_hash_main(int argc, char **argv);
 int cmd_ps_main(int argc, char **argv);
+int cmd_procmond_main(int argc, char **argv);
+int cmd_agent_main(int argc, char **argv);
 
 #endif

@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 
@@ -28,6 +29,7 @@ struct de_collector {
 	uint64_t seq;
 	bool resync;        /* a DROPS report asked for a resync snapshot */
 	struct de_event ev; /* the copy passed on (seq, time) */
+	int wake_fd;        /* eventfd: de_collector_request_resync() from another thread */
 };
 
 static int64_t realtime_ns(void)
@@ -129,13 +131,21 @@ int de_collector_open(const struct de_collector_opts *o, struct de_collector **o
 		return -ENOMEM;
 	}
 	c->o = *o;
-	char reason[512], failed[64] = "";
 	int r;
+	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->wake_fd < 0) {
+		r = de_neg_errno();
+		snprintf(why, why_len, "eventfd: %s", strerror(-r));
+		free(c);
+		return r;
+	}
+	char reason[512], failed[64] = "";
 	if (o->source != DE_SOURCE_AUTO) {
 		enum de_event_source k = kind_of(o->source);
 		r = try_open(c, k, reason, sizeof(reason));
 		if (r < 0) {
 			snprintf(why, why_len, "%s: %s", de_event_source_name(k), reason);
+			close(c->wake_fd);
 			free(c);
 			return r;
 		}
@@ -154,12 +164,14 @@ int de_collector_open(const struct de_collector_opts *o, struct de_collector **o
 				       reason);
 			if (e < 0 && e != -ECANCELED) {
 				snprintf(why, why_len, "delivering a status event: %s", strerror(-e));
+				close(c->wake_fd);
 				free(c);
 				return e;
 			}
 		}
 		if (r < 0) {
 			snprintf(why, why_len, "no event source could start (last: %s)", reason);
+			close(c->wake_fd);
 			free(c);
 			return r;
 		}
@@ -234,6 +246,11 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 		if (ret)
 			goto out;
 	}
+	ee.data.u32 = 3;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->wake_fd, &ee) < 0) {
+		ret = de_neg_errno();
+		goto out;
+	}
 	if (!c->o.no_snapshot) {
 		ret = snapshot(c);
 		if (ret >= 0)
@@ -261,9 +278,13 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 			break;
 		}
 		bool sig = false;
-		for (int i = 0; i < n; i++)
+		for (int i = 0; i < n; i++) {
 			if (evs[i].data.u32 == 2)
 				sig = true;
+			uint64_t v;
+			if (evs[i].data.u32 == 3 && read(c->wake_fd, &v, sizeof(v)) == sizeof(v))
+				c->resync = true; /* asked for by de_collector_request_resync() */
+		}
 		if (sig) {
 			why_stop = "signal";
 			break;
@@ -287,10 +308,17 @@ out:
 	return ret;
 }
 
+int de_collector_request_resync(struct de_collector *c)
+{
+	uint64_t one = 1;
+	return write(c->wake_fd, &one, sizeof(one)) == sizeof(one) ? 0 : de_neg_errno();
+}
+
 void de_collector_close(struct de_collector *c)
 {
 	if (!c)
 		return;
+	close(c->wake_fd);
 	if (c->ops)
 		c->ops->close(c->src);
 	free(c);

@@ -53,6 +53,13 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms);
 enum de_event_source de_collector_kind(const struct de_collector *c);
 void de_collector_close(struct de_collector *c);
 
+/* Ask a running de_collector_run() for a resync snapshot (DE_EV_SNAPSHOT
+ * events, then DE_ST_RESYNC), as after a drop report. Safe to call from
+ * any thread (procmond's IPC loop calls it while the runner runs in its
+ * own thread); wakes the loop through an eventfd. Returns 0 or a negative
+ * errno. */
+int de_collector_request_resync(struct de_collector *c);
+
 /* Whether a source of this kind is built in (in the source table). */
 bool de_collector_has(enum de_event_source kind);
 
