@@ -23,6 +23,8 @@ static const struct subcommand subcommands[] = {
 	{ "config", cmd_config_main, "Show the effective configuration or check a configuration file" },
 	{ "events", cmd_events_main, "Stream live process events (exec, fork, exit) from the collector" },
 	{ "procmond", cmd_procmond_main, "The privileged collector daemon (started by 'run')" },
+	{ "run", cmd_run_main, "Monitor this host: procmond + agent, supervised, live events" },
+	{ "status", cmd_status_main, "State of the running daemons: pids, users, capabilities, rates" },
 	{ "agent", cmd_agent_main, "The unprivileged agent daemon: store, status, events (started by 'run')" },
 };
 

@@ -8,5 +8,7 @@ int cmd_hash_main(int argc, char **argv);
 int cmd_ps_main(int argc, char **argv);
 int cmd_procmond_main(int argc, char **argv);
 int cmd_agent_main(int argc, char **argv);
+int cmd_run_main(int argc, char **argv);
+int cmd_status_main(int argc, char **argv);
 
 #endif
