@@ -56,7 +56,11 @@ struct agent {
 	int64_t next_connect_ms, hello_deadline;
 	int backoff_ms;
 	bool warned_down;
-	uint64_t last_seq;       /* highest seq stored */
+	uint64_t last_seq;       /* highest seq added to the store */
+	uint64_t committed_seq;  /* highest seq committed (and acknowledged) */
+	bool dirty;              /* a transaction is open */
+	uint64_t pending;        /* events in it */
+	int64_t lo_id, hi_id;    /* store ids of what it holds: (lo, hi] */
 	bool in_resync;
 	bool status_pending;     /* a StatusRequest is out to procmond */
 	int64_t status_deadline;
@@ -235,12 +239,15 @@ static void forward(struct agent *a, const uint8_t *payload, size_t len, size_t 
 	}
 }
 
-/* Store one batch: skip what we have, apply, commit, hook, ack. */
+/* Add one batch to the open transaction: skip what we have, apply to the
+ * process table, store. Committed (with the hook and the Ack) by
+ * commit_pending() once the frames of one read are in: one transaction
+ * per read instead of per frame when procmond sends faster than we store. */
 static int ingest(struct agent *a, const struct de_ipc_batch *b, const uint8_t *payload, size_t len)
 {
-	int64_t lo = de_store_last_event_id(a->store), hi = lo;
-	uint64_t first_new = 0, prev = a->last_seq;
 	size_t fresh = 0;
+	if (!a->dirty)
+		a->lo_id = de_store_last_event_id(a->store);
 	for (size_t i = 0; i < b->n; i++) {
 		const struct de_event *ev = &b->events[i];
 		if (ev->seq <= a->last_seq) {
@@ -249,8 +256,6 @@ static int ingest(struct agent *a, const struct de_ipc_batch *b, const uint8_t *
 		}
 		if (a->last_seq && ev->seq > a->last_seq + 1)
 			a->gaps += ev->seq - a->last_seq - 1;
-		if (!first_new)
-			first_new = ev->seq;
 		if (ev->type == DE_EV_SNAPSHOT && !a->in_resync) {
 			de_pt_resync_begin(a->pt);
 			a->in_resync = true;
@@ -266,26 +271,41 @@ static int ingest(struct agent *a, const struct de_ipc_batch *b, const uint8_t *
 		if (id < 0) {
 			log_error("agent: storing event %" PRIu64 ": %s (%s)", ev->seq, strerror((int)-id),
 				  de_store_errmsg(a->store));
-			a->last_seq = prev;
 			return (int)id;
 		}
-		hi = id;
+		a->hi_id = id;
 		a->last_seq = ev->seq;
+		a->dirty = true;
 		fresh++;
 	}
-	if (fresh) {
-		int r = de_store_commit(a->store);
-		if (r < 0) {
-			log_error("agent: commit: %s (%s)", strerror(-r), de_store_errmsg(a->store));
-			a->last_seq = prev; /* not acknowledged: procmond sends it again */
-			return r;
-		}
-		a->events += fresh;
-		agent_on_commit(a, lo, hi);
+	a->pending += fresh;
+	if (fresh)
 		forward(a, payload, len, fresh);
+	return 0;
+}
+
+/* Commit what ingest() added, then the detection hook, then the Ack: an
+ * event is acknowledged (and procmond forgets it) only once stored. On a
+ * failed commit nothing is acknowledged and the connection is reset, so
+ * procmond sends it all again. */
+static int commit_pending(struct agent *a)
+{
+	if (!a->dirty)
+		return 0;
+	a->dirty = false;
+	int r = de_store_commit(a->store);
+	if (r < 0) {
+		log_error("agent: commit: %s (%s)", strerror(-r), de_store_errmsg(a->store));
+		a->last_seq = a->committed_seq;
+		a->pending = 0;
+		return r;
 	}
-	struct de_ipc_msg ack = { .kind = DE_IPC_ACK, .ack_seq = a->last_seq };
-	int r = de_ipc_conn_send(&a->pm, &ack);
+	a->committed_seq = a->last_seq;
+	a->events += a->pending;
+	a->pending = 0;
+	agent_on_commit(a, a->lo_id, a->hi_id);
+	struct de_ipc_msg ack = { .kind = DE_IPC_ACK, .ack_seq = a->committed_seq };
+	r = de_ipc_conn_send(&a->pm, &ack);
 	return r == -ENOBUFS ? 0 : r < 0 ? r : 0;
 }
 
@@ -307,7 +327,7 @@ static int on_pm_frame(const uint8_t *payload, size_t len, void *ud)
 			return -EPERM;
 		}
 		if (a->pm.peer.pid != a->pm_pid) {
-			a->last_seq = 0; /* another procmond run: a new seq space */
+			a->last_seq = a->committed_seq = 0; /* another procmond run: a new seq space */
 			a->pm_pid = a->pm.peer.pid;
 		}
 		a->pm_state = S_READY;
@@ -354,6 +374,9 @@ static void on_pm(struct agent *a, uint32_t events)
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		int r = de_ipc_read_frames(a->pm.fd, a->pm.rd, on_pm_frame, a);
+		int c = commit_pending(a);
+		if (c < 0 && r >= 0)
+			r = c;
 		if (r == 1) {
 			pm_close(a, "end of stream");
 			return;
