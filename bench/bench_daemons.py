@@ -14,6 +14,7 @@ outside (/proc/PID/stat and /proc/PID/status), not a test.
 import argparse
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -76,15 +77,18 @@ def main():
         rss0 = status_kb(ag, "VmRSS")
         for _ in range(a.procs):
             kids.append(subprocess.Popen(["sleep", "3600"]))
+        # settled when the store holds an exec event for every one of them
         deadline = time.time() + 300
-        prev = -1
-        # settled when the agent's CPU time stops moving for 5 s
+        stored = 0
         while time.time() < deadline:
-            cur = stat_cpu(ag)
-            if cur == prev:
+            db = sqlite3.connect(os.path.join(state, "store.db"), timeout=30)
+            stored = db.execute("SELECT count(DISTINCT pid) FROM process_events WHERE type = 'exec'"
+                                " AND cmdline = 'sleep 3600'").fetchone()[0]
+            db.close()
+            if stored >= a.procs:
                 break
-            prev = cur
-            time.sleep(5)
+            time.sleep(2)
+        print(f"live: {stored} of the {a.procs} sleep execs stored")
         print(f"live: agent VmRSS {rss0 / 1024:.1f} MiB before, {status_kb(ag, 'VmRSS') / 1024:.1f} MiB "
               f"with {a.procs} more live processes (VmHWM {status_kb(ag, 'VmHWM') / 1024:.1f} MiB); "
               f"procmond VmRSS {status_kb(pm, 'VmRSS') / 1024:.1f} MiB "
