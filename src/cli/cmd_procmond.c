@@ -10,7 +10,7 @@
 #include "log.h"
 #include "procmond.h"
 
-enum { OPT_SOURCE = 0x2000, OPT_USER, OPT_SPILL_MAX };
+enum { OPT_SOURCE = 0x2000, OPT_USER, OPT_SPILL_MAX, OPT_MEMORY_MAX };
 
 static void usage(FILE *out)
 {
@@ -30,6 +30,8 @@ static void usage(FILE *out)
 		"  --user NAME        drop to this user (default: daemoneye; nobody when it does\n"
 		"                     not exist, with a warning)\n"
 		"  --spill-max BYTES  bound of the on-disk spill (default: 256 MiB)\n"
+		"  --memory-max BYTES bound of the events kept in memory until the agent\n"
+		"                     acknowledges them (default: 16 MiB); past it, the spill\n"
 		"\n"
 		"Common options:\n" DE_CLI_COMMON_HELP
 		"\n"
@@ -43,6 +45,7 @@ int cmd_procmond_main(int argc, char **argv)
 		{ "source", required_argument, NULL, OPT_SOURCE },
 		{ "user", required_argument, NULL, OPT_USER },
 		{ "spill-max", required_argument, NULL, OPT_SPILL_MAX },
+		{ "memory-max", required_argument, NULL, OPT_MEMORY_MAX },
 		{ 0 },
 	};
 	struct de_cli_common common = { 0 };
@@ -76,15 +79,21 @@ int cmd_procmond_main(int argc, char **argv)
 		case OPT_USER:
 			po.user = optarg;
 			break;
-		case OPT_SPILL_MAX: {
+		case OPT_SPILL_MAX:
+		case OPT_MEMORY_MAX: {
+			const char *name = opt == OPT_SPILL_MAX ? "--spill-max" : "--memory-max";
 			char *end;
 			errno = 0;
 			unsigned long long v = strtoull(optarg, &end, 10);
-			if (!*optarg || *end || errno || v < 65536) {
-				log_error("--spill-max: expected a byte count >= 65536, got '%s'", optarg);
+			if (!*optarg || *end || errno || v < 65536 || v > (1ull << 40)) {
+				log_error("%s: expected a byte count from 65536 to 2^40, got '%s'", name,
+					  optarg);
 				return DE_EXIT_USAGE;
 			}
-			po.spill_cap = v;
+			if (opt == OPT_SPILL_MAX)
+				po.spill_cap = v;
+			else
+				po.mem_cap = (size_t)v;
 			break;
 		}
 		default:

@@ -183,8 +183,18 @@ def drop_user():
     return None
 
 
+def store_db(state):
+    """The agent's store, read-only (never created here: the agent must own it)."""
+    path = os.path.join(state, "store.db")
+    if not os.path.exists(path):
+        return None
+    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
+
+
 def store_count(state, like):
-    db = sqlite3.connect(os.path.join(state, "store.db"), timeout=10)
+    db = store_db(state)
+    if not db:
+        return 0
     try:
         return db.execute("SELECT count(DISTINCT cmdline) FROM process_events "
                           "WHERE type = 'exec' AND cmdline LIKE ?", (like,)).fetchone()[0]
@@ -309,6 +319,101 @@ def exec_load(marker, n, secs):
         time.sleep(secs / n)
 
 
+def start_procmond(state, log, *extra):
+    lf = open(log, "wb")
+    p = subprocess.Popen([bin_path(), "procmond", "--state-dir", state] + list(extra), stderr=lf,
+                         env=SECCOMP_ENV)
+    sock = os.path.join(state, "ipc", "procmond.sock")
+    up = wait_for(lambda: os.path.exists(sock) and read_pid(state, "procmond.pid") == p.pid, 30)
+    return p, lf, up
+
+
+def start_agent(state, user, log):
+    lf = open(log, "wb")
+    return subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                             "--clear-groups", bin_path(), "agent", "--state-dir", state],
+                            stderr=lf), lf
+
+
+def stop(p, lf):
+    p.terminate()
+    try:
+        rc = p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = None
+    lf.close()
+    return rc
+
+
+def spill_files(state):
+    d = os.path.join(state, "spill")
+    return [f for f in os.listdir(d) if f.startswith("seg-")]
+
+
+def spill_and_drops(tmp, user):
+    """No agent: past --memory-max events go to the spill and reach the agent
+    later; past --spill-max they are dropped, and the drop is reported."""
+    state = os.path.join(tmp, "spill")
+    log = os.path.join(tmp, "procmond-spill.log")
+    p, lf, up = start_procmond(state, log, "--memory-max", "65536", "--spill-max", "67108864")
+    a = None
+    try:
+        ok(up, "spill: procmond up")
+        marker = f"de-spill-{os.getpid()}"
+        n = 400
+        exec_load(marker, n, 2)
+        time.sleep(1)
+        ok(len(spill_files(state)) > 0,
+           "with no agent, events past the memory bound are spilled to disk",
+           str(os.listdir(os.path.join(state, "spill"))))
+        a, alf = start_agent(state, user, os.path.join(tmp, "agent-spill.log"))
+        cnt = wait_for(lambda: (lambda c: c if c >= n else 0)(store_count(state, f"% {marker}-%")),
+                       90)
+        cnt = cnt or store_count(state, f"% {marker}-%")
+        ok(cnt == n, f"spill: the agent got all {n} spilled marker execs ({cnt})")
+        ok(wait_for(lambda: not spill_files(state), 60), "spill: consumed segments are deleted")
+    finally:
+        if a:
+            stop(a, alf)
+        stop(p, lf)
+
+    state = os.path.join(tmp, "drops")
+    log = os.path.join(tmp, "procmond-drops.log")
+    p, lf, up = start_procmond(state, log, "--memory-max", "65536", "--spill-max", "65536")
+    a = None
+    try:
+        ok(up, "drops: procmond up")
+        exec_load(f"de-drop-{os.getpid()}", 1500, 3)
+        a, alf = start_agent(state, user, os.path.join(tmp, "agent-drops.log"))
+
+        def reported():
+            subprocess.run(["/bin/true", "de-drop-tick"])  # events make procmond deliver its report
+            db = store_db(state)
+            if not db:
+                return None
+            try:
+                d = db.execute("SELECT min(time_ns), sum(drops_exec) FROM collector_status "
+                               "WHERE kind = 'drops' AND detail LIKE 'procmond: % events dropped%'"
+                               ).fetchone()
+                if not d[0]:
+                    return None
+                r = db.execute("SELECT count(*) FROM collector_status WHERE kind = 'resync' AND "
+                               "time_ns >= ?", (d[0],)).fetchone()[0]
+                return (d[1], r) if r else None
+            finally:
+                db.close()
+        got = wait_for(reported, 90, step=1)
+        ok(got and got[0] > 0, "drops: spill full -> a DE_ST_DROPS status event reaches the store "
+           "with the lost exec count", f"{got} {open(log).read()[-1500:]}")
+        ok(got and got[1] > 0, "drops: a resync snapshot follows the drop report")
+        ok(log_has(log, "events dropped"), "drops: procmond logs the drop")
+    finally:
+        if a:
+            stop(a, alf)
+        stop(p, lf)
+
+
 def under_run(tmp, user):
     state = os.path.join(tmp, "run")
     log = os.path.join(tmp, "run.log")
@@ -399,7 +504,9 @@ def under_run(tmp, user):
         ok(r, "the agent reconnected to the new procmond")
 
         def resynced():
-            db = sqlite3.connect(os.path.join(state, "store.db"), timeout=10)
+            db = store_db(state)
+            if not db:
+                return 0
             try:
                 return db.execute("SELECT count(*) FROM collector_status WHERE kind = 'resync' "
                                   "AND time_ns > ?", (t0,)).fetchone()[0]
@@ -436,6 +543,7 @@ def main():
     ok(p.returncode == 1 and b"refusing to run as root" in p.stderr, "agent refuses root",
        p.stderr)
     procmond_alone(tmp, user)
+    spill_and_drops(tmp, user)
     under_run(tmp, user)
     subprocess.run(["rm", "-rf", tmp])
     done()
