@@ -1,14 +1,12 @@
 /* cmd_events.c: `daemoneye events`, the live process event stream.
  *
- * There is no agent daemon yet, so this runs the collector in-process
+ * When an agent runs for the state directory (`daemoneye run`), this
+ * subscribes to it (agentsub.h) and prints what it stores. Otherwise, or
+ * with --local or --source, it runs the collector in-process
  * (collector.h): it picks the event source, takes the startup snapshot
  * (shown only with --snapshot) and prints each event that passes the
- * filters as it arrives, one line each, flushed, as an aligned table or
- * JSON Lines. Every byte that came from a process (comm, argv, paths)
- * goes through emit.h, so hostile command lines stay valid JSON and reach
- * a terminal without control bytes. Status events (source choice,
- * fallbacks, drops) are output like any other type; when --type leaves
- * them out, drops and fallbacks are still logged on stderr, never lost.
+ * filters as it arrives. Printing (table or JSON Lines, escaping through
+ * emit.h, status events) is evprint.h, shared with `daemoneye run`.
  */
 #include <inttypes.h>
 #include <signal.h>
@@ -37,10 +35,12 @@ static void usage(FILE *out)
 		"Usage: daemoneye events [OPTIONS]\n"
 		"\n"
 		"Stream process events live: exec, fork, exit, and status events (which source\n"
-		"is in use, fallbacks and why, lost events). There is no agent daemon yet: this\n"
-		"runs the collector itself, in this process, so it needs root for the eBPF and\n"
-		"netlink sources; unprivileged it falls back to /proc polling (degraded: short-\n"
-		"lived processes are missed, exits carry no status).\n"
+		"is in use, fallbacks and why, lost events). When an agent runs for the state\n"
+		"directory ('daemoneye run'), this follows it: the events it stores, as they\n"
+		"arrive (snapshot events only when procmond resyncs). Otherwise, or with --local\n"
+		"or --source, it runs the collector itself, in this process, so it needs root\n"
+		"for the eBPF and netlink sources; unprivileged it falls back to /proc polling\n"
+		"(degraded: short-lived processes are missed, exits carry no status).\n"
 		"\n"
 		"Output:\n"
 		"  (default)          aligned table: time, type, pid, ppid, uid, comm, then argv\n"
@@ -61,6 +61,8 @@ static void usage(FILE *out)
 		"Source and duration:\n"
 		"  --source SRC       ebpf, netlink, proc, or auto (default: collector.source);\n"
 		"                     a forced source that cannot start is an error that says why\n"
+		"                     (implies --local)\n"
+		"  --local            run the collector here even when an agent is running\n"
 		"  --count N          stop after N matching process events (status events are\n"
 		"                     shown but not counted)\n"
 		"  --duration SECS    stop after SECS seconds (decimals allowed)\n"
