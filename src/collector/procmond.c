@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "collector.h"
-#include "evcopy.h"
+#include "evqueue.h"
 #include "ipcconn.h"
 #include "log.h"
 #include "pidfile.h"
@@ -28,8 +28,6 @@
 #include "spill.h"
 #include "statedir.h"
 
-#define CHUNK_EVENTS 256
-#define CHUNK_ARENA (8u * 1024u * 1024u)
 #define MEM_CAP_DEFAULT (16u * 1024u * 1024u)
 #define QUEUE_CAP_DEFAULT (64u * 1024u * 1024u)
 #define OUTQ_CAP (8u * 1024u * 1024u)
@@ -39,96 +37,6 @@
 
 enum { K_LISTEN = 1, K_CONN, K_SIGNAL, K_QUEUE, K_DONE };
 enum { C_NONE = 0, C_HELLO, C_READY };
-
-/* ---- the queue between the collector thread and the IPC loop ------- */
-
-struct chunk {
-	struct chunk *next;
-	struct de_arena *a;
-	size_t n;
-	struct de_event ev[CHUNK_EVENTS];
-};
-
-struct evqueue {
-	pthread_mutex_t mu;
-	struct chunk *head, *tail;
-	size_t bytes, cap;
-	uint64_t drops[DE_EV__COUNT]; /* events refused for the cap, by type */
-	bool notified;
-	int efd;
-};
-
-static void chunk_free(struct chunk *c)
-{
-	if (c) {
-		de_arena_free(c->a);
-		free(c);
-	}
-}
-
-static struct chunk *chunk_new(void)
-{
-	struct chunk *c = malloc(sizeof(*c));
-	if (!c)
-		return NULL;
-	c->next = NULL;
-	c->n = 0;
-	c->a = de_arena_new(CHUNK_ARENA);
-	if (!c->a) {
-		free(c);
-		return NULL;
-	}
-	return c;
-}
-
-/* With the lock held: copy ev to the tail chunk (a new one when full). */
-static int queue_put(struct evqueue *q, const struct de_event *ev)
-{
-	for (int attempt = 0; attempt < 2; attempt++) {
-		struct chunk *c = q->tail;
-		if (!c || c->n == CHUNK_EVENTS || attempt) {
-			if (q->bytes + sizeof(*c) > q->cap)
-				return -ENOBUFS;
-			c = chunk_new();
-			if (!c)
-				return -ENOMEM;
-			if (q->tail)
-				q->tail->next = c;
-			else
-				q->head = c;
-			q->tail = c;
-			q->bytes += sizeof(*c);
-		}
-		size_t before = de_arena_used(c->a);
-		if (q->bytes + DE_IPC_ARGV_MAX_DEFAULT > q->cap)
-			return -ENOBUFS;
-		if (de_event_copy(ev, c->a, &c->ev[c->n]) == 0) {
-			q->bytes += de_arena_used(c->a) - before;
-			c->n++;
-			return 0;
-		}
-	}
-	return -ENOMEM;
-}
-
-/* The collector's sink, in the collector thread: never blocks for long,
- * never fails the run; a refused event is counted and reported. */
-static int queue_sink(const struct de_event *ev, void *ud)
-{
-	struct evqueue *q = ud;
-	pthread_mutex_lock(&q->mu);
-	if (queue_put(q, ev) < 0)
-		q->drops[(unsigned)ev->type < DE_EV__COUNT ? ev->type : 0]++;
-	bool wake = !q->notified;
-	q->notified = true;
-	pthread_mutex_unlock(&q->mu);
-	if (wake) {
-		uint64_t one = 1;
-		if (write(q->efd, &one, sizeof(one)) < 0)
-			return 0; /* the counter is already non-zero: the loop wakes anyway */
-	}
-	return 0;
-}
 
 /* ---- the daemon ----------------------------------------------------- */
 
@@ -143,7 +51,7 @@ struct frame {
 struct pm {
 	const struct de_procmond_opts *o;
 	struct de_collector *col;
-	struct evqueue q;
+	struct de_evqueue q;
 	pthread_t th;
 	bool th_started;
 	int th_ret;
@@ -379,19 +287,7 @@ static void report_drops(struct pm *pm)
 /* Take what the collector thread queued, number it, encode and deliver. */
 static void drain_queue(struct pm *pm)
 {
-	uint64_t v;
-	if (read(pm->q.efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-		return;
-	pthread_mutex_lock(&pm->q.mu);
-	struct chunk *c = pm->q.head;
-	pm->q.head = pm->q.tail = NULL;
-	pm->q.bytes = 0;
-	pm->q.notified = false;
-	for (int i = 0; i < DE_EV__COUNT; i++) {
-		pm->report[i] += pm->q.drops[i];
-		pm->q.drops[i] = 0;
-	}
-	pthread_mutex_unlock(&pm->q.mu);
+	struct de_evq_chunk *c = de_evqueue_take(&pm->q, pm->report);
 	while (c) {
 		for (size_t i = 0; i < c->n; i++) {
 			struct de_event *ev = &c->ev[i];
@@ -405,8 +301,8 @@ static void drain_queue(struct pm *pm)
 					pm->source_drops += ev->drops[k];
 		}
 		send_events(pm, c->ev, c->n, 0);
-		struct chunk *next = c->next;
-		chunk_free(c);
+		struct de_evq_chunk *next = c->next;
+		de_evqueue_chunk_free(c);
 		c = next;
 	}
 	report_drops(pm);
@@ -665,12 +561,7 @@ static void pm_free(struct pm *pm)
 		pthread_join(pm->th, NULL);
 	}
 	de_collector_close(pm->col);
-	while (pm->q.head) {
-		struct chunk *c = pm->q.head;
-		pm->q.head = c->next;
-		chunk_free(c);
-	}
-	pthread_mutex_destroy(&pm->q.mu);
+	de_evqueue_free(&pm->q);
 	while (pm->head) {
 		struct frame *f = pm->head;
 		pm->head = f->next;
@@ -688,7 +579,7 @@ static void pm_free(struct pm *pm)
 	}
 	if (pm->pid_path[0])
 		de_pidfile_remove(pm->pid_path);
-	int fds[] = { pm->epfd, pm->sfd, pm->done_fd, pm->q.efd };
+	int fds[] = { pm->epfd, pm->sfd, pm->done_fd };
 	for (size_t i = 0; i < DE_ARRAY_SIZE(fds); i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
@@ -743,9 +634,10 @@ int de_procmond_main(const struct de_procmond_opts *o)
 	struct pm pm_s = { .o = o, .epfd = -1, .lfd = -1, .sfd = -1, .done_fd = -1,
 			   .conn = { .fd = -1 }, .fbuf = DE_BUF_INIT, .sbuf = DE_BUF_INIT };
 	struct pm *pm = &pm_s;
-	pm->q.efd = -1;
-	pthread_mutex_init(&pm->q.mu, NULL);
-	pm->q.cap = o->queue_cap ? o->queue_cap : QUEUE_CAP_DEFAULT;
+	if (de_evqueue_init(&pm->q, o->queue_cap ? o->queue_cap : QUEUE_CAP_DEFAULT) < 0) {
+		log_error("procmond: event queue: %m");
+		return -ENOMEM;
+	}
 	pm->mem_cap = o->mem_cap ? o->mem_cap : MEM_CAP_DEFAULT;
 	pm->start_ns = pm->rate_t = mono_ns();
 	snprintf(pm->source, sizeof(pm->source), "none");
@@ -774,18 +666,17 @@ int de_procmond_main(const struct de_procmond_opts *o)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
 	pm->sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-	pm->q.efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pm->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	pm->epfd = epoll_create1(EPOLL_CLOEXEC);
 	pm->scratch = de_arena_new(64u * 1024u * 1024u);
-	if (pm->sfd < 0 || pm->q.efd < 0 || pm->done_fd < 0 || pm->epfd < 0 || !pm->scratch) {
+	if (pm->sfd < 0 || pm->done_fd < 0 || pm->epfd < 0 || !pm->scratch) {
 		r = de_log_errno(DE_LOG_ERROR, de_neg_errno(), "procmond: setting up the loop");
 		goto out;
 	}
 
 	/* 1. As root: the event source (BPF programs, netlink subscription). */
 	struct de_collector_opts co = { .cfg = o->cfg, .source = o->cfg->collector.source,
-					.sink = queue_sink, .sink_ud = &pm->q,
+					.sink = de_evqueue_sink, .sink_ud = &pm->q,
 					.stop_on_signals = true };
 	if ((r = de_collector_open(&co, &pm->col, why, sizeof(why))) < 0) {
 		log_error("procmond: %s", why);
@@ -847,7 +738,7 @@ int de_procmond_main(const struct de_procmond_opts *o)
 	/* 4. Only now is anything untrusted read: the collector's snapshot
 	 * and events (its thread), and peers' frames (this loop). */
 	if ((r = add_fd(pm, pm->lfd, K_LISTEN)) < 0 || (r = add_fd(pm, pm->sfd, K_SIGNAL)) < 0 ||
-	    (r = add_fd(pm, pm->q.efd, K_QUEUE)) < 0 || (r = add_fd(pm, pm->done_fd, K_DONE)) < 0)
+	    (r = add_fd(pm, de_evqueue_fd(&pm->q), K_QUEUE)) < 0 || (r = add_fd(pm, pm->done_fd, K_DONE)) < 0)
 		goto out;
 	if ((r = -pthread_create(&pm->th, NULL, collector_thread, pm)) < 0) {
 		de_log_errno(DE_LOG_ERROR, r, "procmond: starting the collector thread");
