@@ -62,7 +62,7 @@ ok(r.returncode == 0 and b'"kernel_thread":true' not in r.stdout and b'"pid":1,'
    "ps --no-kernel leaves out kernel threads only")
 r = run(["events", "--help"])
 for opt in (b"--json", b"--type", b"--comm", b"--uid", b"--source", b"--count", b"--duration",
-            b"--snapshot", b"--config", b"--set", b"no agent daemon yet"):
+            b"--snapshot", b"--config", b"--set", b"--local", b"follows it"):
     ok(opt in r.stdout, f"events --help describes {opt.decode()}")
 for bad in (["--bogus"], ["--type", "nosuch"], ["--type", ""], ["--uid", "-1"], ["--uid", "x"],
             ["--source", "kernel"], ["--count", "0"], ["--count", "1x"], ["--duration", "0"],

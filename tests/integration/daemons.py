@@ -191,15 +191,24 @@ def store_db(state):
     return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=10)
 
 
-def store_count(state, like):
+def store_query(state, sql, args=()):
+    """One row from the agent's store, or None while it does not exist yet
+    (no file, or the agent is still creating its schema)."""
     db = store_db(state)
     if not db:
-        return 0
+        return None
     try:
-        return db.execute("SELECT count(DISTINCT cmdline) FROM process_events "
-                          "WHERE type = 'exec' AND cmdline LIKE ?", (like,)).fetchone()[0]
+        return db.execute(sql, args).fetchone()
+    except sqlite3.OperationalError:
+        return None
     finally:
         db.close()
+
+
+def store_count(state, like):
+    row = store_query(state, "SELECT count(DISTINCT cmdline) FROM process_events "
+                      "WHERE type = 'exec' AND cmdline LIKE ?", (like,))
+    return row[0] if row else 0
 
 
 def log_has(path, text):
@@ -389,20 +398,13 @@ def spill_and_drops(tmp, user):
 
         def reported():
             subprocess.run(["/bin/true", "de-drop-tick"])  # events make procmond deliver its report
-            db = store_db(state)
-            if not db:
+            d = store_query(state, "SELECT min(time_ns), sum(drops_exec) FROM collector_status "
+                            "WHERE kind = 'drops' AND detail LIKE 'procmond: % events dropped%'")
+            if not d or not d[0]:
                 return None
-            try:
-                d = db.execute("SELECT min(time_ns), sum(drops_exec) FROM collector_status "
-                               "WHERE kind = 'drops' AND detail LIKE 'procmond: % events dropped%'"
-                               ).fetchone()
-                if not d[0]:
-                    return None
-                r = db.execute("SELECT count(*) FROM collector_status WHERE kind = 'resync' AND "
-                               "time_ns >= ?", (d[0],)).fetchone()[0]
-                return (d[1], r) if r else None
-            finally:
-                db.close()
+            r = store_query(state, "SELECT count(*) FROM collector_status WHERE kind = 'resync' "
+                            "AND time_ns >= ?", (d[0],))
+            return (d[1], r[0]) if r and r[0] else None
         got = wait_for(reported, 90, step=1)
         ok(got and got[0] > 0, "drops: spill full -> a DE_ST_DROPS status event reaches the store "
            "with the lost exec count", f"{got} {open(log).read()[-1500:]}")
@@ -504,14 +506,9 @@ def under_run(tmp, user):
         ok(r, "the agent reconnected to the new procmond")
 
         def resynced():
-            db = store_db(state)
-            if not db:
-                return 0
-            try:
-                return db.execute("SELECT count(*) FROM collector_status WHERE kind = 'resync' "
-                                  "AND time_ns > ?", (t0,)).fetchone()[0]
-            finally:
-                db.close()
+            row = store_query(state, "SELECT count(*) FROM collector_status WHERE kind = 'resync' "
+                              "AND time_ns > ?", (t0,))
+            return row[0] if row else 0
         ok(wait_for(resynced, 30), "the agent stored the new procmond's snapshot (resync)")
         marker = f"de-k9p-{os.getpid()}"
         subprocess.run(["/bin/true", marker])
