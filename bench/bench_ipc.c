@@ -15,20 +15,31 @@
  * Not a test: it prints numbers (docs/BENCHMARKS.md records them).
  *
  *   bench_ipc [-n EVENTS] [-b SIZES] [-p]   (-p: add a full de_proc record)
+ *
+ * With -a DAEMONEYE the receiver is the real agent (`DAEMONEYE agent`,
+ * started on a fresh state directory per run) and this program plays
+ * procmond on STATE/ipc/procmond.sock: Hello/HelloAck, then the same
+ * batches; a run ends when the agent has acknowledged the last seq, i.e.
+ * after it stored and committed every event (SQLite included). Latency
+ * (ping-pong) is then encode -> agent's commit -> Ack received.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "arena.h"
 #include "hash.h"
+#include "ipcconn.h"
 #include "ipcsock.h"
 
 #define LAT_SAMPLES 2000
@@ -316,19 +327,160 @@ static int run(const char *dir, uint64_t total, size_t batch, bool pingpong, boo
 	return 0;
 }
 
+/* ---- -a: the real agent as the receiver ------------------------------ */
+
+struct agent_run {
+	struct de_ipc_conn c;
+	bool hello;
+	uint64_t acked;
+};
+
+static int on_agent_frame(const uint8_t *p, size_t len, void *ud)
+{
+	struct agent_run *a = ud;
+	struct de_ipc_msg m;
+	int rc = de_ipc_conn_decode(&a->c, p, len, &m);
+	if (rc < 0)
+		return rc;
+	if (m.kind == DE_IPC_HELLO) {
+		struct de_ipc_msg ack = { .kind = DE_IPC_HELLO_ACK };
+		de_ipc_hello_answer(&m.hello, 1u << DE_IPC_ROLE_AGENT, 0xf, &ack.hello_ack);
+		a->hello = true;
+		return de_ipc_conn_send(&a->c, &ack) < 0 ? -EIO : 0;
+	}
+	if (m.kind == DE_IPC_ACK && m.ack_seq > a->acked)
+		a->acked = m.ack_seq;
+	return 0;
+}
+
+/* Wait for the socket, read what is there (acks). */
+static int agent_pump(struct agent_run *a, int ep, bool want_out)
+{
+	struct epoll_event ee = { .events = EPOLLIN | (want_out ? EPOLLOUT : 0u), .data.fd = a->c.fd };
+	epoll_ctl(ep, EPOLL_CTL_MOD, a->c.fd, &ee);
+	struct epoll_event got;
+	if (epoll_wait(ep, &got, 1, 10000) <= 0)
+		return -ETIMEDOUT;
+	if (de_ipc_conn_flush(&a->c) < 0)
+		return -EPIPE;
+	int rc = de_ipc_read_frames(a->c.fd, a->c.rd, on_agent_frame, a);
+	return rc == 1 ? -ECONNRESET : rc < 0 ? rc : 0;
+}
+
+static int run_agent(const char *bin, const char *base, int runno, uint64_t total, size_t batch,
+		     bool pingpong, bool with_proc)
+{
+	char state[256], ipc[300], store[300];
+	snprintf(state, sizeof(state), "%s/agent-%d", base, runno);
+	snprintf(ipc, sizeof(ipc), "%s/ipc", state);
+	snprintf(store, sizeof(store), "%s/store.db", state);
+	mkdir(state, 0750);
+	struct de_ipc_listen_opts o = { .dir = ipc, .name = "procmond.sock" };
+	int lfd = de_ipc_listen(&o);
+	if (lfd < 0)
+		return 1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		int devnull = open("/dev/null", O_WRONLY);
+		dup2(devnull, STDERR_FILENO);
+		execl(bin, bin, "agent", "--state-dir", state, "--allow-root", (char *)NULL);
+		_exit(127);
+	}
+	uid_t allow[] = { 0, geteuid() };
+	struct de_ipc_peer peer;
+	int fd = -EAGAIN;
+	for (int i = 0; i < 5000 && fd == -EAGAIN; i++) {
+		fd = de_ipc_accept(lfd, allow, 2, &peer);
+		if (fd == -EAGAIN)
+			usleep(1000);
+	}
+	if (fd < 0)
+		return 1;
+	static struct agent_run a;
+	static struct gen g;
+	static int64_t lat[LAT_SAMPLES];
+	size_t nlat = 0;
+	memset(&a, 0, sizeof(a));
+	de_ipc_conn_open(&a.c, fd, 8u << 20);
+	g.with_proc = with_proc;
+	init_proc(&g.proc);
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ee = { .events = EPOLLIN, .data.fd = fd };
+	epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ee);
+	int rc = 0;
+	while (!a.hello && rc == 0)
+		rc = agent_pump(&a, ep, false);
+	int64_t t0 = now_ns();
+	uint64_t seq = 1;
+	while (rc == 0 && seq <= total) {
+		size_t n = DE_MIN((uint64_t)batch, total - seq + 1);
+		int64_t tb = now_ns();
+		for (size_t i = 0; i < n; i++)
+			make_event(&g, i, seq + i);
+		struct de_ipc_msg m = { .kind = DE_IPC_EVENT_BATCH,
+					.batch = { .first_seq = seq, .n = n, .events = g.ev } };
+		int64_t r;
+		for (;;) {
+			de_arena_reset(a.c.scratch);
+			r = de_ipc_outq_push_msg(&a.c.q, &m, NULL, a.c.scratch);
+			if (r != -ENOBUFS)
+				break;
+			if ((rc = agent_pump(&a, ep, true)) < 0)
+				break;
+		}
+		if (rc < 0 || r < 0)
+			break;
+		seq += n;
+		de_ipc_conn_flush(&a.c);
+		while (pingpong && rc == 0 && a.acked < seq - 1)
+			rc = agent_pump(&a, ep, de_ipc_outq_pending(&a.c.q) > 0);
+		if (pingpong && nlat < LAT_SAMPLES)
+			lat[nlat++] = now_ns() - tb;
+	}
+	while (rc == 0 && a.acked < total)
+		rc = agent_pump(&a, ep, de_ipc_outq_pending(&a.c.q) > 0);
+	int64_t el = now_ns() - t0;
+	kill(pid, SIGTERM);
+	int status;
+	struct rusage ru;
+	wait4(pid, &status, 0, &ru);
+	int64_t agent_cpu = ((int64_t)ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000000000LL +
+			    ((int64_t)ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000LL;
+	struct stat st;
+	long long db = stat(store, &st) == 0 ? (long long)st.st_size : -1;
+	de_ipc_conn_close(&a.c);
+	close(ep);
+	close(lfd);
+	if (rc < 0) {
+		fprintf(stderr, "bench_ipc: agent run failed: %s (acked %llu of %llu)\n", strerror(-rc),
+			(unsigned long long)a.acked, (unsigned long long)total);
+		return 1;
+	}
+	qsort(lat, nlat, sizeof(lat[0]), cmp_i64);
+	double secs = (double)el / 1e9;
+	printf("| agent %-4s | %5zu | %8llu | %10.0f | %10.0f | %7lld | %7.1f | %7.1f |\n",
+	       pingpong ? "pp" : "", batch, (unsigned long long)total, (double)total / secs,
+	       (double)agent_cpu / (double)total, db / 1048576, nlat ? (double)lat[nlat / 2] / 1000.0 : 0.0,
+	       nlat ? (double)lat[nlat * 99 / 100] / 1000.0 : 0.0);
+	fflush(stdout);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t total = 1000000;
 	const char *sizes = "1,8,32,128,512";
 	bool with_proc = false;
+	const char *agent_bin = NULL;
 	int c;
-	while ((c = getopt(argc, argv, "n:b:p")) != -1) {
+	while ((c = getopt(argc, argv, "n:b:pa:")) != -1) {
 		switch (c) {
+		case 'a': agent_bin = optarg; break;
 		case 'n': total = strtoull(optarg, NULL, 10); break;
 		case 'b': sizes = optarg; break;
 		case 'p': with_proc = true; break;
 		default:
-			fprintf(stderr, "usage: bench_ipc [-n EVENTS] [-b SIZES] [-p]\n");
+			fprintf(stderr, "usage: bench_ipc [-n EVENTS] [-b SIZES] [-p] [-a DAEMONEYE]\n");
 			return 2;
 		}
 	}
@@ -337,6 +489,25 @@ int main(int argc, char **argv)
 		return 1;
 	char sockdir[64];
 	snprintf(sockdir, sizeof(sockdir), "%s/run", dir);
+	if (agent_bin) {
+		printf("receiver: %s agent (store included); events: exec%s\n", agent_bin,
+		       with_proc ? " + full process record" : "");
+		printf("| mode       | batch |   events |   events/s | agent ns/ev | db MiB | p50 us | p99 us |\n");
+		printf("|---|---:|---:|---:|---:|---:|---:|---:|\n");
+		int rc = 0, runno = 0;
+		char *list = strdup(sizes);
+		for (char *tok = strtok(list, ","); tok && !rc; tok = strtok(NULL, ",")) {
+			size_t b = strtoul(tok, NULL, 10);
+			if (b < 1 || b > 4096)
+				continue;
+			rc |= run_agent(agent_bin, dir, runno++, total, b, false, with_proc);
+			rc |= run_agent(agent_bin, dir, runno++, DE_MIN((uint64_t)b * LAT_SAMPLES, total),
+					b, true, with_proc);
+		}
+		free(list);
+		printf("(state directories left in %s)\n", dir);
+		return rc;
+	}
 	printf("events: exec%s; %llu per stream run, %d batches per ping-pong run\n",
 	       with_proc ? " + full process record" : "", (unsigned long long)total, LAT_SAMPLES);
 	printf("| mode       | batch |   events |   events/s |  MiB/s | B/event | send ns/ev | recv ns/ev | p50 us | p99 us |\n");

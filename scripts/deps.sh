@@ -19,13 +19,31 @@ if [ "$profile" = test ]; then
   pkgs+=(rsyslog rsyslog-gnutls openssl)  # alert sink tests: real syslog receiver, test CA
 fi
 
+# The unprivileged user and group the daemons drop to (docs/SECURITY.md).
+# Idempotent; `daemoneye run` falls back to nobody (with a warning) when
+# this could not be done.
+ensure_user() {
+  getent group daemoneye >/dev/null 2>&1 && getent passwd daemoneye >/dev/null 2>&1 && return 0
+  if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: the daemoneye system user is missing; as root, run: scripts/deps.sh" >&2
+    return 0
+  fi
+  getent group daemoneye >/dev/null 2>&1 || groupadd --system daemoneye
+  getent passwd daemoneye >/dev/null 2>&1 ||
+    useradd --system --gid daemoneye --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin --comment "DaemonEye daemons" daemoneye
+}
+
 missing=()
 for p in "${pkgs[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
     missing+=("$p")
   fi
 done
-[ ${#missing[@]} -eq 0 ] && exit 0
+if [ ${#missing[@]} -eq 0 ]; then
+  ensure_user
+  exit 0
+fi
 
 if [ "$(id -u)" -ne 0 ]; then
   echo "deps: missing packages: ${missing[*]}" >&2
@@ -36,3 +54,4 @@ echo "deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+ensure_user

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Quick start command 1: install what is missing, build, and monitor this
-# host in the foreground: a snapshot of every process, then every exec,
-# fork and exit as it happens (eBPF; netlink or /proc polling where eBPF
-# cannot load). No configuration file and no state directory needed
-# (built-in defaults). Extra arguments go to `daemoneye events`.
+# Quick start command 1: install what is missing (and the daemoneye system
+# user), build, and monitor this host in the foreground: a snapshot of every
+# process, then `daemoneye run`: procmond (privileged collector: eBPF, else
+# netlink or /proc polling) and the agent (unprivileged: event store,
+# status) as supervised daemons, every exec, fork and exit shown as it
+# happens. Built-in configuration defaults; state in /var/lib/daemoneye as
+# root (--state-dir DIR to change it). Extra arguments go to `daemoneye run`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh build
 scripts/build.sh build
 build/src/daemoneye ps --tree --no-kernel
-exec build/src/daemoneye events "$@"
+exec build/src/daemoneye run "$@"

@@ -27,6 +27,10 @@ static const struct subcommand subcommands[] = {
 	{ "rules", cmd_rules_main, "List, show, validate, test, enable/disable and reload detection rules" },
 	{ "alerts", cmd_alerts_main, "List, show, acknowledge and export the alerts in the store" },
 	{ "sinks", cmd_sinks_main, "Alert delivery: sink status, dead letters, retry, test alerts" },
+	{ "procmond", cmd_procmond_main, "The privileged collector daemon (started by 'run')" },
+	{ "run", cmd_run_main, "Monitor this host: procmond + agent, supervised, live events" },
+	{ "status", cmd_status_main, "State of the running daemons: pids, users, capabilities, rates" },
+	{ "agent", cmd_agent_main, "The unprivileged agent daemon: store, status, events (started by 'run')" },
 };
 
 static void usage(FILE *out)

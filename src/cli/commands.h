@@ -11,5 +11,9 @@ int cmd_ps_main(int argc, char **argv);
 int cmd_query_main(int argc, char **argv);
 int cmd_rules_main(int argc, char **argv);
 int cmd_sinks_main(int argc, char **argv);
+int cmd_procmond_main(int argc, char **argv);
+int cmd_agent_main(int argc, char **argv);
+int cmd_run_main(int argc, char **argv);
+int cmd_status_main(int argc, char **argv);
 
 #endif

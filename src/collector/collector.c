@@ -5,6 +5,7 @@
 #include <stdarg.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <time.h>
 
@@ -39,6 +40,7 @@ struct de_collector {
 	const char *proc_root;
 	struct de_collector_stats st;
 	int64_t last_resync_ms;   /* when the last snapshot ended (monotonic) */
+	int wake_fd;        /* eventfd: de_collector_request_resync() from another thread */
 };
 
 static int64_t realtime_ns(void)
@@ -243,25 +245,20 @@ int de_collector_open(const struct de_collector_opts *o, struct de_collector **o
 	c->proc_root = o->proc_root ? o->proc_root : "/proc";
 	char reason[512], failed[64] = "";
 	int r;
+	c->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (c->wake_fd < 0) {
+		r = de_neg_errno();
+		snprintf(why, why_len, "eventfd: %s", strerror(-r));
+		free(c);
+		return r;
+	}
 	if (o->table) {
 		struct de_pt_opts po = { .max_exited = o->cfg->collector.max_exited };
 		c->pt = de_pt_new(&po);
 		if (!c->pt) {
 			snprintf(why, why_len, "process table: out of memory");
-			free(c);
-			return -ENOMEM;
-		}
-	}
-	if (o->hash && o->cfg->hashing.enabled) {
-		struct de_enrich_opts eo;
-		de_enrich_opts_from_config(&eo, o->cfg);
-		eo.proc_root = c->proc_root;
-		c->en = de_enrich_new(&eo);
-		if (!c->en) {
-			r = de_neg_errno();
-			snprintf(why, why_len, "starting the hash worker: %s", strerror(-r));
 			de_collector_close(c);
-			return r;
+			return -ENOMEM;
 		}
 	}
 	if (o->source != DE_SOURCE_AUTO) {
@@ -390,6 +387,19 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 		ret = de_neg_errno();
 		goto out;
 	}
+	/* The hash worker starts here, not at open: procmond opens the
+	 * collector as root and runs it after dropping privileges, and a
+	 * thread keeps the credentials it was created with. */
+	if (c->o.hash && c->o.cfg->hashing.enabled && !c->en) {
+		struct de_enrich_opts eo;
+		de_enrich_opts_from_config(&eo, c->o.cfg);
+		eo.proc_root = c->proc_root;
+		c->en = de_enrich_new(&eo);
+		if (!c->en && (ret = status(c, c->ops->kind, DE_ST_DEGRADED,
+					    "hashing off: starting the hash worker: %s",
+					    strerror(errno))) < 0)
+			goto out;
+	}
 	if (c->en) {
 		ee.data.u32 = 3;
 		if (epoll_ctl(epfd, EPOLL_CTL_ADD, de_enrich_fd(c->en), &ee) < 0) {
@@ -404,6 +414,11 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 			ret = de_neg_errno();
 		if (ret)
 			goto out;
+	}
+	ee.data.u32 = 4;
+	if (epoll_ctl(epfd, EPOLL_CTL_ADD, c->wake_fd, &ee) < 0) {
+		ret = de_neg_errno();
+		goto out;
 	}
 	if (!c->o.no_snapshot) {
 		ret = resync(c, "startup snapshot");
@@ -458,6 +473,9 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 				sig = true;
 			else if (evs[i].data.u32 == 3)
 				de_enrich_poll(c->en, on_hash, c);
+			uint64_t v;
+			if (evs[i].data.u32 == 4 && read(c->wake_fd, &v, sizeof(v)) == sizeof(v))
+				c->resync = true; /* asked for by de_collector_request_resync() */
 		}
 		if (sig) {
 			why_stop = "signal";
@@ -480,10 +498,17 @@ out:
 	return ret;
 }
 
+int de_collector_request_resync(struct de_collector *c)
+{
+	uint64_t one = 1;
+	return write(c->wake_fd, &one, sizeof(one)) == sizeof(one) ? 0 : de_neg_errno();
+}
+
 void de_collector_close(struct de_collector *c)
 {
 	if (!c)
 		return;
+	close(c->wake_fd);
 	if (c->ops)
 		c->ops->close(c->src);
 	de_enrich_free(c->en);

@@ -27,7 +27,9 @@
  * the event says "hash deferred" (or "hash skipped: queue full") in
  * hash_note and the result lands in the table when the worker is done.
  * The worker's eventfd is part of the epoll loop; the event path never
- * waits for a hash. A resync snapshot is also taken every
+ * waits for a hash. The worker thread starts with de_collector_run (so it
+ * has the credentials of the thread that runs the collector, e.g. after a
+ * privilege drop). A resync snapshot is also taken every
  * collector.resync_interval_s seconds (0: only after drops).
  *
  * The sink may return -ECANCELED to stop the run cleanly (e.g. after N
@@ -84,6 +86,12 @@ struct de_collector_stats {
 	uint64_t hash_results;    /* worker results attached to the table */
 };
 void de_collector_stats(const struct de_collector *c, struct de_collector_stats *st);
+/* Ask a running de_collector_run() for a resync snapshot (DE_EV_SNAPSHOT
+ * events, then DE_ST_RESYNC), as after a drop report. Safe to call from
+ * any thread (procmond's IPC loop calls it while the runner runs in its
+ * own thread); wakes the loop through an eventfd. Returns 0 or a negative
+ * errno. */
+int de_collector_request_resync(struct de_collector *c);
 
 /* Whether a source of this kind is built in (in the source table). */
 bool de_collector_has(enum de_event_source kind);

@@ -107,6 +107,20 @@ int de_ipc_listen(const struct de_ipc_listen_opts *o)
 	return TAKE_FD(fd);
 }
 
+const char *de_ipc_group_name(gid_t gid, char *buf, size_t n)
+{
+	if (group_gid(DE_IPC_GROUP) >= 0) {
+		snprintf(buf, n, "%s", DE_IPC_GROUP);
+		return buf;
+	}
+	struct group gr, *res = NULL;
+	char tmp[4096];
+	if (getgrgid_r(gid, &gr, tmp, sizeof(tmp), &res) != 0 || !res)
+		return NULL;
+	snprintf(buf, n, "%s", res->gr_name);
+	return buf;
+}
+
 int de_ipc_peer_check(int fd, const uid_t *allow, size_t n_allow, struct de_ipc_peer *peer)
 {
 	struct ucred uc;

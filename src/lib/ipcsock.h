@@ -55,6 +55,13 @@ struct de_ipc_peer {
 	gid_t gid;
 };
 
+/* The group a daemon gives its socket: DE_IPC_GROUP when that group
+ * exists, else the name of `gid` (the daemon user's own group, so the
+ * peer daemon running as that user can connect). Writes into buf;
+ * returns buf, or NULL when neither exists (de_ipc_listen then keeps the
+ * caller's group). */
+const char *de_ipc_group_name(gid_t gid, char *buf, size_t n);
+
 /* SO_PEERCRED of a connected Unix socket, checked against allow[]
  * (n_allow == 0 allows nobody). Returns 0, -EPERM (peer is still filled)
  * or the getsockopt error. */

@@ -115,24 +115,28 @@ static int resolve(const struct de_privdrop_opts *o, struct de_privdrop_result *
 	return -ENOENT;
 }
 
+int de_privdrop_target(const struct de_privdrop_opts *o, struct de_privdrop_result *res,
+		       char *why, size_t why_len)
+{
+	memset(res, 0, sizeof(*res));
+	if (geteuid() == 0)
+		return resolve(o, res, why, why_len);
+	res->uid = getuid();
+	res->gid = getgid();
+	struct passwd *pw = getpwuid(res->uid);
+	snprintf(res->user, sizeof(res->user), "%s", pw ? pw->pw_name : "?");
+	return 0;
+}
+
 int de_privdrop(const struct de_privdrop_opts *o, struct de_privdrop_result *res, char *why,
 		size_t why_len)
 {
-	memset(res, 0, sizeof(*res));
 	uint64_t keep = o->keep_caps;
 	int rc;
 	bool root = geteuid() == 0;
 
-	if (root) {
-		rc = resolve(o, res, why, why_len);
-		if (rc < 0)
-			return rc;
-	} else {
-		res->uid = getuid();
-		res->gid = getgid();
-		struct passwd *pw = getpwuid(res->uid);
-		snprintf(res->user, sizeof(res->user), "%s", pw ? pw->pw_name : "?");
-	}
+	if ((rc = de_privdrop_target(o, res, why, why_len)) < 0)
+		return rc;
 
 	/* 1. Bounding set and ambient set (needs CAP_SETPCAP: before the switch). */
 	uint64_t eff = 0;

@@ -52,6 +52,14 @@ struct de_privdrop_result {
 int de_privdrop(const struct de_privdrop_opts *o, struct de_privdrop_result *res, char *why,
 		size_t why_len);
 
+/* Who de_privdrop() would switch to, without changing anything: as root
+ * the target user (or the fallback; fell_back says so), otherwise the
+ * caller's own ids. Daemons call it before the drop to give their
+ * directories to that user and to allow its uid on their sockets.
+ * Returns 0 or a negative errno with the reason in why. */
+int de_privdrop_target(const struct de_privdrop_opts *o, struct de_privdrop_result *res,
+		       char *why, size_t why_len);
+
 /* The capability sets of the calling process (capget). */
 int de_caps_get(uint64_t *effective, uint64_t *permitted, uint64_t *inheritable);
 

@@ -30,6 +30,7 @@ static const char *const procmond_syscalls[] = {
 	"fstat", "newfstatat", "statx", "getdents64", "readlinkat", "fcntl", "fsync",
 	"fdatasync", "ftruncate", "fallocate", "renameat", "renameat2", "unlinkat", "mkdirat",
 	"fchmod", "fchown", "access", "faccessat", "faccessat2", "dup", "dup3", "pipe2",
+	"fadvise64", /* the hash worker reads executables once, sequentially */
 	/* memory */
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
 	/* the audit ledger: its writer lock, the signing key's locked memory */

@@ -46,6 +46,8 @@ int de_state_path(const char *dir, enum de_state_item item, char *out, size_t n)
 		[DE_STATE_KEYS_DIR] = "/keys",
 		[DE_STATE_SPILL_DIR] = "/spill",
 		[DE_STATE_RULES_STATE] = "/rules.state",
+		[DE_STATE_PROCMOND_PID] = "/procmond.pid",
+		[DE_STATE_AGENT_PID] = "/agent.pid",
 	};
 	if (!dir || (unsigned)item >= DE_ARRAY_SIZE(names))
 		return -EINVAL;

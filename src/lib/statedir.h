@@ -17,6 +17,8 @@
  *   keys/               the ledger's signing key (root, 0700)
  *   spill/              procmond's bounded on-disk buffer
  *   rules.state         rule enable/disable overrides (`daemoneye rules enable|disable`)
+ *   procmond.pid        procmond's pid while it runs (pidfile.h)
+ *   agent.pid           the agent's pid while it runs (`rules reload` signals it)
  */
 #ifndef DE_STATEDIR_H
 #define DE_STATEDIR_H
@@ -33,6 +35,8 @@ enum de_state_item {
 	DE_STATE_KEYS_DIR,
 	DE_STATE_SPILL_DIR,
 	DE_STATE_RULES_STATE,
+	DE_STATE_PROCMOND_PID,
+	DE_STATE_AGENT_PID,
 };
 
 /* The state directory: flag when not NULL, else the environment and

@@ -21,6 +21,24 @@ for sub in ("ps", "hash", "config", "events"):
     ok(r.returncode == 0 and b"Usage: daemoneye " + sub.encode() in r.stdout, f"{sub} --help")
     r2 = run(["help", sub])
     ok(r2.stdout == r.stdout, f"help {sub} is {sub} --help")
+# The daemons and their clients (issue 4): help, usage errors.
+for sub in ("procmond", "agent", "run", "status"):
+    r = run([sub, "--help"])
+    ok(r.returncode == 0 and b"Usage: daemoneye " + sub.encode() in r.stdout and
+       b"--state-dir" in r.stdout, f"{sub} --help (with --state-dir)")
+    ok(run(["help", sub]).stdout == r.stdout, f"help {sub} is {sub} --help")
+    ok(run(["--help"]).stdout.count(b"\n  " + sub.encode() + b" ") == 1, f"--help lists {sub}")
+    r = run([sub, "--bogus"])
+    ok(r.returncode == 2, f"{sub}: unknown option exits 2")
+    r = run([sub, "extra"])
+    ok(r.returncode == 2 and b"unexpected argument" in r.stderr, f"{sub}: extra argument exits 2")
+r = run(["procmond", "--source", "bogus"])
+ok(r.returncode == 2 and b"--source" in r.stderr, "procmond: bad --source exits 2")
+r = run(["procmond", "--spill-max", "10"])
+ok(r.returncode == 2 and b"--spill-max" in r.stderr, "procmond: --spill-max too small exits 2")
+r = run(["status", "--state-dir", "/nonexistent/de-state"])
+ok(r.returncode == 1 and b"agent not reachable" in r.stdout and b"procmond  down" in r.stdout,
+   "status without daemons: says so, exits 1")
 r = run(["ps", "--bogus"])
 ok(r.returncode == 2, "ps: unknown option exits 2")
 r = run(["ps", "--columns", "pid,nosuch"])
@@ -44,7 +62,7 @@ ok(r.returncode == 0 and b'"kernel_thread":true' not in r.stdout and b'"pid":1,'
    "ps --no-kernel leaves out kernel threads only")
 r = run(["events", "--help"])
 for opt in (b"--json", b"--type", b"--comm", b"--uid", b"--source", b"--count", b"--duration",
-            b"--snapshot", b"--config", b"--set", b"no agent daemon yet"):
+            b"--snapshot", b"--config", b"--set", b"--local", b"follows it"):
     ok(opt in r.stdout, f"events --help describes {opt.decode()}")
 for bad in (["--bogus"], ["--type", "nosuch"], ["--type", ""], ["--uid", "-1"], ["--uid", "x"],
             ["--source", "kernel"], ["--count", "0"], ["--count", "1x"], ["--duration", "0"],

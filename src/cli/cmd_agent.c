@@ -1,0 +1,77 @@
+/* cmd_agent.c: `daemoneye agent`, the unprivileged agent daemon
+ * (src/agent/agentd.h). Options only; the daemon is agentd.c. */
+#include <stdio.h>
+
+#include "agentd.h"
+#include "cli.h"
+#include "commands.h"
+#include "log.h"
+
+enum { OPT_ALLOW_ROOT = 0x2000 };
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: daemoneye agent [OPTIONS]\n"
+		"\n"
+		"The agent daemon: receives events from procmond (STATE/ipc/procmond.sock),\n"
+		"stores them in STATE/store.db, keeps the live process table, and serves\n"
+		"'daemoneye status' and 'daemoneye events' on STATE/ipc/agent.sock. Runs without\n"
+		"privilege: as root it refuses to start unless --allow-root is given.\n"
+		"'daemoneye run' starts it as the daemoneye user for you.\n"
+		"\n"
+		"Options:\n"
+		"  --allow-root       run even as root (not recommended)\n"
+		"\n"
+		"Common options:\n" DE_CLI_COMMON_HELP
+		"\n"
+		"Stops on SIGINT/SIGTERM; SIGHUP reloads detection rules.\n");
+}
+
+int cmd_agent_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		DE_CLI_COMMON_LONGOPTS,
+		{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
+		{ 0 },
+	};
+	struct de_cli_common common = { 0 };
+	struct de_agent_opts ao = { 0 };
+	int opt;
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		int c = de_cli_common_opt(&common, opt, optarg);
+		if (c < 0)
+			return DE_EXIT_USAGE;
+		if (c > 0)
+			continue;
+		switch (opt) {
+		case 'h':
+			usage(stdout);
+			return DE_EXIT_OK;
+		case OPT_ALLOW_ROOT:
+			ao.allow_root = true;
+			break;
+		default:
+			usage(stderr);
+			return DE_EXIT_USAGE;
+		}
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return DE_EXIT_USAGE;
+	}
+	struct de_config cfg = { 0 };
+	if (de_cli_load_config(&common, &cfg) != DE_EXIT_OK)
+		return DE_EXIT_FAIL;
+	char state[4096];
+	if (de_cli_state_dir(&common, state, sizeof(state)) != DE_EXIT_OK) {
+		de_config_free(&cfg);
+		return DE_EXIT_FAIL;
+	}
+	ao.cfg = &cfg;
+	ao.state_dir = state;
+	int r = de_agent_main(&ao);
+	de_config_free(&cfg);
+	return r < 0 ? DE_EXIT_FAIL : DE_EXIT_OK;
+}
