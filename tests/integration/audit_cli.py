@@ -98,6 +98,17 @@ ok(j["ok"] and j["records"] == TOTAL and j["covered"] == TOTAL and j["first_bad_
 ledger = os.path.join(base, "ledger")
 st = os.stat(os.path.join(ledger, "records"))
 ok(st.st_mode & 0o777 == 0o640, "records file is 0640", oct(st.st_mode))
+try:
+    import grp  # noqa: E402
+    gid = grp.getgrnam("daemoneye").gr_gid
+except KeyError:
+    gid = None
+if gid is None:
+    skip("ledger files get group daemoneye", "no daemoneye group on this host")
+else:
+    dst = os.stat(ledger)
+    ok(st.st_gid == gid and dst.st_gid == gid and dst.st_mode & 0o7777 == 0o2750,
+       "ledger directory (setgid 2750) and files get group daemoneye", (st.st_gid, oct(dst.st_mode)))
 kst = os.stat(os.path.join(base, "keys", "ledger.key"))
 ok(kst.st_mode & 0o777 == 0o400 and kst.st_size == 32 and kst.st_uid == os.geteuid(),
    "signing key is 0400, 32 bytes, owned by its creator", oct(kst.st_mode))
