@@ -14,7 +14,9 @@
 #include <unistd.h>
 
 #include "agentd.h"
+#include "agentdet.h"
 #include "ipcconn.h"
+#include "ledger_rec.h"
 #include "log.h"
 #include "pidfile.h"
 #include "privdrop.h"
@@ -29,7 +31,8 @@
 #define BACKOFF_MAX_MS 5000
 #define STATUS_TIMEOUT_MS 1000
 #define HELLO_TIMEOUT_MS 5000
-#define AGENT_CAPS (DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL | DE_IPC_CAP_STATUS | DE_IPC_CAP_ACK)
+#define AGENT_CAPS \
+	(DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL | DE_IPC_CAP_STATUS | DE_IPC_CAP_ACK | DE_IPC_CAP_LEDGER)
 
 enum { K_SIGNAL = 1, K_LISTEN, K_PM, K_CLIENT = 100 };
 enum { S_NONE = 0, S_HELLO, S_READY };
@@ -49,6 +52,10 @@ struct agent {
 	struct de_proctable *pt;
 	int epfd, sfd, lfd;
 	uid_t allow[2];
+
+	struct de_agentdet *det;  /* rules, alert delivery, ledger hand-off */
+	uint64_t pm_caps;         /* what procmond's HelloAck offered */
+	uint64_t ledger_sent, ledger_skipped;
 
 	struct de_ipc_conn pm;
 	int pm_state;
@@ -87,27 +94,40 @@ static int64_t mono_ns(void)
 
 static int64_t mono_ms(void) { return mono_ns() / 1000000; }
 
-/* ---- hooks the detection side fills in ---------------------------- */
+/* ---- detection (agentdet.h) ------------------------------------------ */
 
-/* Called after every committed batch, with the store's event ids of that
- * batch (lo, hi]: the place where the rule engine evaluates the new rows
- * (store.h: rules see new rows as id > watermark). Nothing is wired here
- * yet: detection is not part of this build. Must not block for long: it
- * runs in the agent's only loop. */
+/* After every committed batch, with the store's event ids of that batch
+ * (lo, hi]: the rule engine evaluates the new rows, new alerts go to the
+ * outbox and to procmond's ledger. Runs in the agent's only loop. */
 static void agent_on_commit(struct agent *a, int64_t lo, int64_t hi)
 {
-	(void)a;
 	(void)lo;
-	(void)hi;
+	if (a->det)
+		de_agentdet_on_commit(a->det, hi);
 }
 
-/* Called on SIGHUP (`daemoneye rules reload`): the rule engine reloads its
- * rule files here. Nothing to reload in this build; says so. */
+/* SIGHUP (`daemoneye rules reload`): reload the rules, atomically. */
 static void agent_on_reload(struct agent *a)
 {
-	(void)a;
-	log_info("agent: reload requested (SIGHUP): nothing to reload: the rule engine is not "
-		 "part of this build");
+	if (a->det)
+		de_agentdet_reload(a->det);
+}
+
+/* A committed alert for the audit ledger: procmond is its only writer. */
+static void agent_to_ledger(const char *id, const char *json, size_t len, void *ud)
+{
+	struct agent *a = ud;
+	if (a->pm_state != S_READY || !(a->pm_caps & DE_IPC_CAP_LEDGER)) {
+		a->ledger_skipped++;
+		return;
+	}
+	struct de_ipc_msg m = { .kind = DE_IPC_LEDGER_APPEND,
+				.ledger = { .type = DE_LREC_ALERT, .key = id, .payload = json,
+					    .len = len } };
+	if (de_ipc_conn_send(&a->pm, &m) < 0)
+		a->ledger_skipped++;
+	else
+		a->ledger_sent++;
 }
 
 /* ---- procmond connection ------------------------------------------- */
@@ -331,6 +351,7 @@ static int on_pm_frame(const uint8_t *payload, size_t len, void *ud)
 			a->pm_pid = a->pm.peer.pid;
 		}
 		a->pm_state = S_READY;
+		a->pm_caps = m.hello_ack.caps;
 		a->backoff_ms = BACKOFF_MIN_MS;
 		a->warned_down = false;
 		log_info("agent: connected to procmond (pid %d, uid %u)", (int)a->pm.peer.pid,
@@ -597,6 +618,9 @@ static int next_timeout(struct agent *a)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (a->cli[i].state == S_HELLO)
 			t = t < 0 ? a->cli[i].hello_deadline : DE_MIN(t, a->cli[i].hello_deadline);
+	int det = a->det ? de_agentdet_timeout_ms(a->det) : -1;
+	if (det >= 0)
+		t = t < 0 ? now + det : DE_MIN(t, now + det);
 	if (t < 0)
 		return -1;
 	return t <= now ? 0 : (int)DE_MIN(t - now, (int64_t)INT32_MAX);
@@ -617,6 +641,8 @@ static void on_deadlines(struct agent *a)
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (a->cli[i].state == S_HELLO && now >= a->cli[i].hello_deadline)
 			client_close(a, &a->cli[i], "no Hello within 5 s");
+	if (a->det && de_agentdet_timeout_ms(a->det) == 0)
+		de_agentdet_tick(a->det);
 }
 
 static int loop(struct agent *a)
@@ -701,6 +727,13 @@ int de_agent_main(const struct de_agent_opts *o)
 		log_error("agent: store %s: %s", path, why);
 		goto out;
 	}
+	struct de_agentdet_opts dop = { .cfg = o->cfg, .store = a->store, .store_path = path,
+					.state_dir = o->state_dir, .config_file = o->config_file,
+					.rules_dir = o->rules_dir, .ledger_fn = agent_to_ledger, .ud = a };
+	if ((r = de_agentdet_open(&dop, &a->det, why, sizeof(why))) < 0) {
+		log_error("agent: %s", why);
+		goto out;
+	}
 	struct de_pt_opts pto = { .max_exited = o->max_exited ? o->max_exited : 8192 };
 	a->pt = de_pt_new(&pto);
 	if (!a->pt) {
@@ -743,6 +776,7 @@ out:
 	if (a->epfd >= 0)
 		close(a->epfd);
 	de_pt_free(a->pt);
+	de_agentdet_close(a->det);
 	de_store_close(a->store);
 	de_buf_free(&a->fwd);
 	return r;

@@ -10,8 +10,11 @@
  *     same module procmond's side uses; snapshot batches run as a resync:
  *     begin at the first snapshot event, end at the DE_ST_RESYNC report)
  *     and into the store (STATE/store.db), one transaction per batch;
- *   - after the commit: agent_on_commit() (the detection hook), then an Ack
- *     with the batch's last seq, so procmond releases it only once stored.
+ *   - after the commit: the rule engine evaluates the new events
+ *     (agentdet.h: alerts committed with their deliveries, the outbox's
+ *     sink workers woken, each alert handed to procmond for the audit
+ *     ledger when procmond offers DE_IPC_CAP_LEDGER), then an Ack with the
+ *     batch's last seq, so procmond releases it only once stored.
  * When procmond is away it reconnects with exponential backoff (100 ms to
  * 5 s) and +-25% jitter.
  *
@@ -22,8 +25,9 @@
  * agent stores (`daemoneye events`, `daemoneye run`); a client too slow to
  * keep up gets a DE_ST_DROPS status event saying how many it missed.
  *
- * Single-threaded: one epoll loop (signalfd: SIGINT/SIGTERM stop, SIGHUP
- * calls the reload hook). Writes STATE/agent.pid while it runs.
+ * One epoll loop (signalfd: SIGINT/SIGTERM stop, SIGHUP reloads the
+ * rules; scheduled rules run from its timeout); the outbox's sink workers
+ * are the only other threads. Writes STATE/agent.pid while it runs.
  */
 #ifndef DE_AGENTD_H
 #define DE_AGENTD_H
@@ -38,6 +42,8 @@ struct de_agent_opts {
 	const char *state_dir;  /* resolved (statedir.h) */
 	bool allow_root;        /* run even as root (refused otherwise) */
 	uint32_t max_exited;    /* exited records kept for ancestry; 0: 8192 */
+	const char *config_file; /* --config FILE (alert sinks), or NULL */
+	const char *rules_dir;  /* --rules-dir, or NULL */
 };
 
 /* Run the agent until SIGINT/SIGTERM. Logs its own errors. Returns 0 on a

@@ -456,6 +456,14 @@ static int seen(struct de_engine *e, const struct de_rule *r, const char *entity
 /* Write one alert (a filled model) and hand it to the callback. */
 static int emit_alert(struct de_engine *e, struct de_alert *a, int64_t event_id, const char *summary)
 {
+	if (e->o.write_alert) {
+		int w = e->o.write_alert(a, e->o.ud);
+		if (w < 0)
+			return w;
+		if (e->o.on_alert)
+			e->o.on_alert(a, e->o.ud);
+		return 0;
+	}
 	de_buf_reset(&e->json);
 	de_alert_json(&e->json, a);
 	if (e->json.err)

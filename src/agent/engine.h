@@ -66,6 +66,11 @@ struct de_engine_opts {
 	uint64_t max_rows;              /* per evaluation; 0: 10,000 */
 	const char *hostname, *host_id; /* for alerts; NULL: gethostname(), none */
 	de_engine_alert_fn on_alert;    /* may be NULL */
+	/* Writes an alert instead of the engine's own INSERT into alert_t (the
+	 * agent: the outbox's rows, de_outbox_queue), on the store's
+	 * connection inside the engine's transaction. Returns >= 0 or a
+	 * negative errno (the window is evaluated again). May be NULL. */
+	int (*write_alert)(const struct de_alert *a, void *ud);
 	void *ud;
 };
 

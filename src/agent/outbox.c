@@ -37,6 +37,7 @@ struct de_outbox {
 	struct de_outbox_opts o;
 	struct de_store *store;  /* writer connection of de_outbox_add */
 	struct de_alertdb adb;
+	struct de_alertdb host;  /* on the host's own connection (de_outbox_attach) */
 	pthread_mutex_t lock;    /* gen, stop, the writer connection */
 	pthread_cond_t cond;
 	uint64_t gen;
@@ -505,6 +506,50 @@ fail:
 	return NULL;
 }
 
+/* Write one alert and a delivery row per sink that wants it, with adb's
+ * connection, inside the caller's transaction. Returns 1 (written), 0 (an
+ * alert with that id exists) or a negative errno. */
+static int queue_one(struct de_outbox *ob, struct de_alertdb *adb, const struct de_alert *a,
+		     int64_t t, struct de_buf *b)
+{
+	int64_t seq = 0;
+	int r = de_alertdb_insert(adb, a, &seq);
+	if (r <= 0)
+		return r;
+	for (size_t k = 0; k < ob->n; k++) {
+		const struct worker *w = &ob->w[k];
+		if (a->severity < w->cfg->min_severity)
+			continue;
+		de_buf_reset(b);
+		if (!w->sink->plain_json)
+			w->sink->ops->render(w->sink, a, b);
+		if (b->err)
+			return b->err;
+		/* no payload: the worker sends alert_t.detail_json */
+		if ((r = de_alertdb_queue(adb, w->cfg->name, seq, a->id, b->len ? b->data : NULL, b->len,
+					  t)) < 0)
+			return r;
+	}
+	return 1;
+}
+
+int de_outbox_attach(struct de_outbox *ob, sqlite3 *db)
+{
+	if (ob->host.db)
+		de_alertdb_fini(&ob->host);
+	return de_alertdb_init(&ob->host, db);
+}
+
+int de_outbox_queue(struct de_outbox *ob, const struct de_alert *a)
+{
+	if (!ob->host.db)
+		return -EINVAL;
+	struct de_buf b = DE_BUF_INIT;
+	int r = queue_one(ob, &ob->host, a, now_ns(), &b);
+	de_buf_free(&b);
+	return r;
+}
+
 int de_outbox_add(struct de_outbox *ob, const struct de_alert *const *alerts, size_t n)
 {
 	struct de_buf b = DE_BUF_INIT;
@@ -518,29 +563,9 @@ int de_outbox_add(struct de_outbox *ob, const struct de_alert *const *alerts, si
 	}
 	int64_t t = now_ns();
 	for (size_t i = 0; i < n; i++) {
-		const struct de_alert *a = alerts[i];
-		int64_t seq = 0;
-		if ((r = de_alertdb_insert(&ob->adb, a, &seq)) < 0)
+		if ((r = queue_one(ob, &ob->adb, alerts[i], t, &b)) < 0)
 			goto rollback;
-		if (r == 0)
-			continue;
-		added++;
-		for (size_t k = 0; k < ob->n; k++) {
-			const struct worker *w = &ob->w[k];
-			if (a->severity < w->cfg->min_severity)
-				continue;
-			de_buf_reset(&b);
-			if (!w->sink->plain_json)
-				w->sink->ops->render(w->sink, a, &b);
-			if (b.err) {
-				r = b.err;
-				goto rollback;
-			}
-			/* no payload: the worker sends alert_t.detail_json */
-			if ((r = de_alertdb_queue(&ob->adb, w->cfg->name, seq, a->id, b.len ? b.data : NULL,
-						  b.len, t)) < 0)
-				goto rollback;
-		}
+		added += r;
 	}
 	if ((rc = sqlite3_exec(db, "COMMIT", NULL, NULL, NULL)) != SQLITE_OK) {
 		r = de_alertdb_errno(rc);
@@ -594,6 +619,8 @@ void de_outbox_close(struct de_outbox *ob)
 		de_sink_close(ob->w[i].sink);
 	}
 	de_alertdb_fini(&ob->adb);
+	if (ob->host.db)
+		de_alertdb_fini(&ob->host);
 	de_store_close(ob->store);
 	pthread_cond_destroy(&ob->cond);
 	pthread_mutex_destroy(&ob->lock);

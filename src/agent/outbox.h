@@ -32,6 +32,7 @@
 #ifndef DE_OUTBOX_H
 #define DE_OUTBOX_H
 
+#include <sqlite3.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -60,6 +61,18 @@ struct de_outbox *de_outbox_open(const struct de_outbox_opts *o, char *why, size
  * workers. Alerts whose id is already in the store are skipped. Returns
  * the number of alerts added, or a negative errno (nothing was added). */
 int de_outbox_add(struct de_outbox *ob, const struct de_alert *const *alerts, size_t n);
+
+/* For a host that writes alerts in its own transactions (the agent: the
+ * rule engine's alerts commit with the engine's watermark): prepare the
+ * outbox's statements on the host's connection db (which must outlive
+ * the outbox, or be detached by attaching another). Returns 0 or a
+ * negative errno. */
+int de_outbox_attach(struct de_outbox *ob, sqlite3 *db);
+/* Write one alert and its delivery rows on the attached connection, in
+ * the transaction the host has open (no BEGIN/COMMIT here); after the
+ * host commits, de_outbox_kick() wakes the workers. Returns 1 (written),
+ * 0 (an alert with that id already exists) or a negative errno. */
+int de_outbox_queue(struct de_outbox *ob, const struct de_alert *a);
 
 /* Wake every worker (rows changed by another connection). */
 void de_outbox_kick(struct de_outbox *ob);

@@ -7,7 +7,7 @@
 #include "commands.h"
 #include "log.h"
 
-enum { OPT_ALLOW_ROOT = 0x2000 };
+enum { OPT_ALLOW_ROOT = 0x2000, OPT_RULES_DIR };
 
 static void usage(FILE *out)
 {
@@ -22,6 +22,8 @@ static void usage(FILE *out)
 		"\n"
 		"Options:\n"
 		"  --allow-root       run even as root (not recommended)\n"
+		"  --rules-dir DIR    also load the detection rules in DIR (besides the built-in\n"
+		"                     pack and /etc/daemoneye/rules.d)\n"
 		"\n"
 		"Common options:\n" DE_CLI_COMMON_HELP
 		"\n"
@@ -33,6 +35,7 @@ int cmd_agent_main(int argc, char **argv)
 	static const struct option longopts[] = {
 		DE_CLI_COMMON_LONGOPTS,
 		{ "allow-root", no_argument, NULL, OPT_ALLOW_ROOT },
+		{ "rules-dir", required_argument, NULL, OPT_RULES_DIR },
 		{ 0 },
 	};
 	struct de_cli_common common = { 0 };
@@ -51,6 +54,9 @@ int cmd_agent_main(int argc, char **argv)
 			return DE_EXIT_OK;
 		case OPT_ALLOW_ROOT:
 			ao.allow_root = true;
+			break;
+		case OPT_RULES_DIR:
+			ao.rules_dir = optarg;
 			break;
 		default:
 			usage(stderr);
@@ -71,6 +77,7 @@ int cmd_agent_main(int argc, char **argv)
 	}
 	ao.cfg = &cfg;
 	ao.state_dir = state;
+	ao.config_file = common.config_file;
 	int r = de_agent_main(&ao);
 	de_config_free(&cfg);
 	return r < 0 ? DE_EXIT_FAIL : DE_EXIT_OK;

@@ -72,6 +72,8 @@ struct de_source {
 	int ncpus;
 	uint64_t *percpu;              /* ncpus values: the drops lookup buffer */
 	uint64_t snap_count;           /* processes delivered by the running snapshot */
+	struct de_bpfsnap_prog *snapprog; /* the task iterator, loaded at open (while privileged) */
+	char snap_why[256];            /* why it could not be loaded */
 	uint64_t drop_gen_seen;
 	uint64_t drops_seen[DE_EV__COUNT];   /* kernel drop counts already reported */
 	uint64_t misses_seen[DE_EV__COUNT];  /* recursion misses already reported */
@@ -397,6 +399,12 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 		goto fail;
 	}
 	s->next_miss_check_ns = clock_ns(CLOCK_MONOTONIC) + MISS_CHECK_NS;
+	/* The snapshot iterator too, now: the caller may drop privileges
+	 * before the first snapshot. Without it snapshots read /proc (and say
+	 * why). */
+	if (de_bpfsnap_open(o->cfg->collector.argv_max_bytes, &s->snapprog, s->snap_why,
+			    sizeof(s->snap_why)) < 0)
+		s->snapprog = NULL;
 	*out = s;
 	return 0;
 fail:
@@ -496,7 +504,10 @@ static int ebpf_snapshot(struct de_source *s)
 	};
 	struct de_bpfsnap *snap = NULL;
 	char why[256];
-	int ret = de_bpfsnap_take(s->o.cfg->collector.argv_max_bytes, &snap, why, sizeof(why));
+	/* The iterator loaded at open: a snapshot after a privilege drop still
+	 * works (reading an attached iterator needs no capability). */
+	int ret = s->snapprog ? de_bpfsnap_read(s->snapprog, &snap, why, sizeof(why))
+			      : (snprintf(why, sizeof(why), "%s", s->snap_why), -EOPNOTSUPP);
 	if (ret == 0) {
 		sc.known = snap_known;
 		sc.known_ud = snap;
@@ -522,6 +533,7 @@ static void ebpf_close(struct de_source *s)
 		return;
 	if (s->positions)
 		munmap(s->positions, 2 * s->page);
+	de_bpfsnap_close(s->snapprog);
 	ring_buffer__free(s->rb);
 	de_events_bpf__destroy(s->skel);
 	de_proc_reader_free(s->reader);

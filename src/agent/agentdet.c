@@ -1,0 +1,239 @@
+/* agentdet.c: see agentdet.h. */
+#include "agentdet.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "buf.h"
+#include "engine.h"
+#include "log.h"
+#include "outbox.h"
+#include "rulepack.h"
+#include "sinkcfg.h"
+#include "statedir.h"
+
+/* The sink when the configuration names none. */
+static const char default_sinks[] = "alerting:\n"
+				    "  sinks:\n"
+				    "    - name: terminal\n"
+				    "      type: stdout\n";
+
+struct pending {
+	char id[64];
+	char *json;
+	size_t len;
+};
+
+struct de_agentdet {
+	struct de_agentdet_opts o;
+	struct de_sinks_cfg sinks;
+	struct de_outbox *ob;
+	struct de_engine *eng;       /* NULL: detection off */
+	char overrides[4096];
+	const char *dirs[3];
+	uint64_t alerts;
+	/* alerts of the evaluation in progress, for the ledger after commit */
+	struct pending *pend;
+	size_t n_pend, cap_pend;
+};
+
+static int64_t realtime_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int write_alert(const struct de_alert *a, void *ud)
+{
+	struct de_agentdet *d = ud;
+	return de_outbox_queue(d->ob, a);
+}
+
+/* Keep the alert's JSON until its transaction commits. */
+static void on_alert(const struct de_alert *a, void *ud)
+{
+	struct de_agentdet *d = ud;
+	d->alerts++;
+	if (!d->o.ledger_fn)
+		return;
+	if (d->n_pend == d->cap_pend) {
+		size_t nc = d->cap_pend ? 2 * d->cap_pend : 16;
+		struct pending *np = realloc(d->pend, nc * sizeof(*np));
+		if (!np) {
+			log_warning("agent: out of memory: alert %s not handed to the ledger", a->id);
+			return;
+		}
+		d->pend = np;
+		d->cap_pend = nc;
+	}
+	struct de_buf b = DE_BUF_INIT;
+	de_alert_json(&b, a);
+	if (b.err) {
+		de_buf_free(&b);
+		log_warning("agent: out of memory: alert %s not handed to the ledger", a->id);
+		return;
+	}
+	struct pending *p = &d->pend[d->n_pend++];
+	snprintf(p->id, sizeof(p->id), "%s", a->id);
+	p->len = b.len;
+	p->json = de_buf_steal(&b);
+}
+
+/* After an evaluation: hand the committed alerts on (or drop them when
+ * the evaluation failed: they were rolled back and come again). */
+static void flush_pending(struct de_agentdet *d, bool committed)
+{
+	for (size_t i = 0; i < d->n_pend; i++) {
+		if (committed)
+			d->o.ledger_fn(d->pend[i].id, d->pend[i].json, d->pend[i].len, d->o.ud);
+		free(d->pend[i].json);
+	}
+	d->n_pend = 0;
+}
+
+static int open_engine(struct de_agentdet *d, char *why, size_t why_len)
+{
+	struct de_engine_opts eo = {
+		.store = d->o.store,
+		.store_path = d->o.store_path,
+		.rules = { .dirs = d->dirs, .overrides = d->overrides },
+		.on_alert = on_alert,
+		.write_alert = write_alert,
+		.ud = d,
+	};
+	return de_engine_open(&eo, &d->eng, why, why_len);
+}
+
+int de_agentdet_open(const struct de_agentdet_opts *o, struct de_agentdet **out, char *why,
+		     size_t why_len)
+{
+	struct de_agentdet *d = calloc(1, sizeof(*d));
+	if (!d)
+		return -ENOMEM;
+	d->o = *o;
+	char err[1024];
+	int r = de_sinks_cfg_load_default(&d->sinks, o->config_file, err, sizeof(err));
+	if (r == 0 && d->sinks.n == 0)
+		r = de_sinks_cfg_parse(&d->sinks, "built-in default", default_sinks,
+				       sizeof(default_sinks) - 1, err, sizeof(err));
+	if (r < 0) {
+		snprintf(why, why_len, "alert sinks: %s", err);
+		free(d);
+		return r;
+	}
+	struct de_outbox_opts oo = { .store_path = o->store_path, .sinks = &d->sinks };
+	d->ob = de_outbox_open(&oo, err, sizeof(err));
+	if (!d->ob) {
+		r = -errno;
+		snprintf(why, why_len, "alert delivery: %s", err);
+		de_sinks_cfg_free(&d->sinks);
+		free(d);
+		return r ? r : -EIO;
+	}
+	if ((r = de_outbox_attach(d->ob, de_store_db(o->store))) < 0) {
+		snprintf(why, why_len, "alert delivery: preparing the store: %s", strerror(-r));
+		de_agentdet_close(d);
+		return r;
+	}
+	de_state_path(o->state_dir, DE_STATE_RULES_STATE, d->overrides, sizeof(d->overrides));
+	size_t nd = 0;
+	d->dirs[nd++] = DE_RULES_SYSTEM_DIR;
+	if (o->rules_dir)
+		d->dirs[nd++] = o->rules_dir;
+	d->dirs[nd] = NULL;
+	r = open_engine(d, err, sizeof(err));
+	if (r < 0) {
+		d->eng = NULL;
+		log_error("agent: DETECTION IS OFF: the rules did not load: %s (fix the file, then "
+			  "'daemoneye rules reload')",
+			  err);
+	} else {
+		log_info("agent: %zu detection rules loaded; alerts go to %zu sink%s",
+			 de_engine_rule_count(d->eng), d->sinks.n, d->sinks.n == 1 ? "" : "s");
+	}
+	*out = d;
+	return 0;
+}
+
+void de_agentdet_close(struct de_agentdet *d)
+{
+	if (!d)
+		return;
+	de_engine_close(d->eng);
+	flush_pending(d, false);
+	free(d->pend);
+	de_outbox_close(d->ob);
+	de_sinks_cfg_free(&d->sinks);
+	free(d);
+}
+
+int de_agentdet_on_commit(struct de_agentdet *d, int64_t last_event_id)
+{
+	if (!d->eng)
+		return 0;
+	int r = de_engine_on_commit(d->eng, last_event_id);
+	flush_pending(d, r >= 0);
+	if (r < 0)
+		de_log_errno(DE_LOG_WARNING, r, "agent: rule evaluation (the window is evaluated again)");
+	else if (r > 0)
+		de_outbox_kick(d->ob);
+	return r;
+}
+
+int de_agentdet_timeout_ms(const struct de_agentdet *d)
+{
+	if (!d->eng)
+		return -1;
+	int64_t due = de_engine_next_due(d->eng);
+	if (due == INT64_MAX)
+		return -1;
+	int64_t left = (due - realtime_ns()) / 1000000;
+	return left <= 0 ? 0 : left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+int de_agentdet_tick(struct de_agentdet *d)
+{
+	if (!d->eng)
+		return 0;
+	int r = de_engine_tick(d->eng, realtime_ns());
+	flush_pending(d, r >= 0);
+	if (r < 0)
+		de_log_errno(DE_LOG_WARNING, r, "agent: scheduled rules");
+	else if (r > 0)
+		de_outbox_kick(d->ob);
+	return r;
+}
+
+int de_agentdet_reload(struct de_agentdet *d)
+{
+	char why[1024];
+	int r;
+	if (!d->eng) {
+		r = open_engine(d, why, sizeof(why));
+		if (r < 0) {
+			d->eng = NULL;
+			log_error("agent: reload: DETECTION IS STILL OFF: %s", why);
+			return r;
+		}
+		r = (int)de_engine_rule_count(d->eng);
+	} else {
+		r = de_engine_reload(d->eng, why, sizeof(why));
+		if (r < 0) {
+			log_error("agent: reload refused, the running rules stay: %s", why);
+			return r;
+		}
+	}
+	log_info("agent: reload: %d detection rules running", r);
+	return r;
+}
+
+void de_agentdet_stats(struct de_agentdet *d, struct de_agentdet_stats *st)
+{
+	st->rules = d->eng ? de_engine_rule_count(d->eng) : 0;
+	st->alerts = d->alerts;
+	st->pending = de_outbox_pending(d->ob);
+}
