@@ -113,7 +113,18 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 		return;
 	}
 	struct de_hashes h;
-	r = de_enrich_submit(c->en, &req, &h);
+	r = de_enrich_lookup(c->en, &req.id, &h) == 0 ? DE_ENRICH_CACHED : -1;
+	/* A small executable not seen before is hashed here, at once (bounded
+	 * by hashing.inline_max_bytes: ~0.1 ms for 256 KiB from the page cache
+	 * the exec just filled): a short-lived process is gone before the
+	 * worker's round trip, and its event would carry no hash. */
+	if (r < 0 && req.id.size <= c->o.cfg->hashing.inline_max_bytes &&
+	    de_enrich_hash_now(c->en, &req, &h) == 0) {
+		r = DE_ENRICH_CACHED;
+		c->st.hash_inline++;
+	}
+	if (r < 0)
+		r = de_enrich_submit(c->en, &req, &h);
 	if (r == DE_ENRICH_CACHED) {
 		ev->hashes = h;
 		ev->have |= DE_EVF_HASH;

@@ -23,7 +23,10 @@
  * a snapshot is a resync of the table: processes it no longer finds are
  * closed as "exit missed") and, for exec and snapshot events, asks the
  * hash worker (enrich.h) for the executable's hashes: a binary hashed
- * before is answered at once (the event carries DE_EVF_HASH), otherwise
+ * before is answered at once (the event carries DE_EVF_HASH), a new one
+ * no larger than hashing.inline_max_bytes is hashed right there (bounded
+ * work: a short-lived process is gone before a worker could read it),
+ * otherwise
  * the event says "hash deferred" (or "hash skipped: queue full") in
  * hash_note and the result lands in the table when the worker is done.
  * The worker's eventfd is part of the epoll loop; the event path never
@@ -84,6 +87,7 @@ struct de_collector_stats {
 	uint64_t untracked;       /* events without an identity the table can key (pid or entity id unknown) */
 	uint64_t hash_cached, hash_deferred, hash_skipped; /* hash answers on the event path */
 	uint64_t hash_results;    /* worker results attached to the table */
+	uint64_t hash_inline;     /* ... of hash_cached: small new binaries hashed on the event path */
 };
 void de_collector_stats(const struct de_collector *c, struct de_collector_stats *st);
 /* Ask a running de_collector_run() for a resync snapshot (DE_EV_SNAPSHOT

@@ -47,6 +47,7 @@ struct de_enrich {
 	bool started, stop;
 	int efd;
 	struct de_exehash_cache *hc; /* the worker's (no caching: the map is the cache) */
+	struct de_exehash_cache *hc_owner; /* de_enrich_hash_now's, on the owner's thread */
 
 	struct slot *ring;
 	uint32_t cap;
@@ -187,9 +188,33 @@ int de_enrich_lookup(struct de_enrich *e, const struct de_file_id *id, struct de
 
 /* --- the worker ------------------------------------------------------- */
 
-/* Hash one request's executable into r (no lock held). */
+/* Hash one request's executable into r (no lock held), with cache hc. */
+static void handle_with(struct de_enrich *e, struct de_exehash_cache *hc,
+			const struct de_enrich_req *req, struct de_enrich_result *r);
+
 static void handle(struct de_enrich *e, const struct de_enrich_req *req,
 		   struct de_enrich_result *r)
+{
+	handle_with(e, e->hc, req, r);
+}
+
+int de_enrich_hash_now(struct de_enrich *e, const struct de_enrich_req *req, struct de_hashes *out)
+{
+	struct de_enrich_result res;
+	handle_with(e, e->hc_owner, req, &res);
+	pthread_mutex_lock(&e->lock);
+	if (res.err == 0 && !res.from_map) {
+		map_put(e, &req->id, &res.hashes);
+		e->st.hashed_inline++;
+	}
+	pthread_mutex_unlock(&e->lock);
+	if (res.err == 0)
+		*out = res.hashes;
+	return res.err;
+}
+
+static void handle_with(struct de_enrich *e, struct de_exehash_cache *hc,
+			const struct de_enrich_req *req, struct de_enrich_result *r)
 {
 	memset(r, 0, sizeof(*r));
 	r->req = *req;
@@ -218,7 +243,7 @@ static void handle(struct de_enrich *e, const struct de_enrich_req *req,
 	if (r->from_map)
 		return;
 	struct de_file_id seen;
-	r->err = de_exehash_fd(e->hc, fd, e->o.algos, &seen, &r->hashes, NULL);
+	r->err = de_exehash_fd(hc, fd, e->o.algos, &seen, &r->hashes, NULL);
 	/* exehash re-checks the identity around the read; a change since
 	 * our fstat also means the hash is not of req->id. */
 	if (r->err == 0 && !de_file_id_equal(&seen, &req->id))
@@ -353,6 +378,7 @@ void de_enrich_free(struct de_enrich *e)
 	if (e->efd >= 0)
 		close(e->efd);
 	de_exehash_cache_free(e->hc);
+	de_exehash_cache_free(e->hc_owner);
 	free(e->ring);
 	free(e->pool);
 	free(e->buckets);
@@ -384,7 +410,8 @@ struct de_enrich *de_enrich_new(const struct de_enrich_opts *o)
 	e->pool = calloc(e->map_cap, sizeof(*e->pool));
 	e->buckets = malloc(nb * sizeof(*e->buckets));
 	e->hc = de_exehash_cache_new(0, o->max_file_bytes);
-	if (!e->ring || !e->pool || !e->buckets || !e->hc)
+	e->hc_owner = de_exehash_cache_new(0, o->max_file_bytes);
+	if (!e->ring || !e->pool || !e->buckets || !e->hc || !e->hc_owner)
 		goto fail;
 	memset(e->buckets, 0xff, nb * sizeof(*e->buckets)); /* NIL */
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -107,6 +107,12 @@ int de_enrich_lookup(struct de_enrich *e, const struct de_file_id *id, struct de
  * de_enrich_answer (>= 0); *out is filled only for DE_ENRICH_CACHED. */
 int de_enrich_submit(struct de_enrich *e, const struct de_enrich_req *req, struct de_hashes *out);
 
+/* Hash req's executable now, on the caller's thread (the owner's; for
+ * small files, where the worker's round trip would outlast the process:
+ * collector.c bounds it by size), and keep the result in the map. Returns
+ * 0 and *out, or the error a worker result would carry. */
+int de_enrich_hash_now(struct de_enrich *e, const struct de_enrich_req *req, struct de_hashes *out);
+
 /* Readable (eventfd) when results are waiting. */
 int de_enrich_fd(const struct de_enrich *e);
 
@@ -121,6 +127,7 @@ struct de_enrich_stats {
 	uint64_t queued;         /* ... queued to the worker */
 	uint64_t dropped;        /* ... dropped, queue full */
 	uint64_t hashed;         /* files the worker read and hashed */
+	uint64_t hashed_inline;  /* files de_enrich_hash_now read and hashed */
 	uint64_t from_map;       /* worker answers found in the map (a duplicate request) */
 	uint64_t stale;          /* identity changed between event and worker */
 	uint64_t failed;         /* other worker errors */

@@ -78,6 +78,7 @@ struct de_config {
 		uint64_t max_file_bytes;    /* hashing.max_file_bytes */
 		uint32_t cache_entries;     /* hashing.cache_entries */
 		bool enabled;               /* hashing.enabled */
+		uint64_t inline_max_bytes;  /* hashing.inline_max_bytes */
 	} hashing;
 
 	/* Provenance, one per schema key, in schema order (see config.c). */

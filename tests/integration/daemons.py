@@ -467,7 +467,7 @@ def under_run(tmp, user):
 
         os.kill(ag_pid, signal.SIGHUP)
         time.sleep(1)
-        ok(alive(ag_pid) and log_has(log, "reload requested"), "SIGHUP: the reload hook runs")
+        ok(alive(ag_pid) and log_has(log, "agent: reload:"), "SIGHUP: the agent reloads its rules")
 
         # events follows the agent
         marker = f"de-follow-{os.getpid()}"
