@@ -71,3 +71,19 @@ int de_cli_state_dir(const struct de_cli_common *c, char *out, size_t n)
 	}
 	return DE_EXIT_OK;
 }
+
+int de_cli_setup(struct de_cli_common *c, int argc, char **argv, struct de_config *cfg,
+		 char *state, size_t n)
+{
+	if (optind < argc) {
+		log_error("unexpected argument '%s'", argv[optind]);
+		return DE_EXIT_USAGE;
+	}
+	if (de_cli_load_config(c, cfg) != DE_EXIT_OK)
+		return DE_EXIT_FAIL;
+	if (de_cli_state_dir(c, state, n) != DE_EXIT_OK) {
+		de_config_free(cfg);
+		return DE_EXIT_FAIL;
+	}
+	return DE_EXIT_OK;
+}

@@ -64,6 +64,13 @@ int de_cli_load_config(struct de_cli_common *c, struct de_config *cfg);
  * or DE_EXIT_FAIL. */
 int de_cli_state_dir(const struct de_cli_common *c, char *out, size_t n);
 
+/* What a daemon or a client of a running instance does after its options:
+ * refuse leftover arguments (DE_EXIT_USAGE), load the configuration, find
+ * the state directory. Reports errors itself; returns DE_EXIT_OK (cfg
+ * loaded: the caller frees it) or a failure exit code (nothing to free). */
+int de_cli_setup(struct de_cli_common *c, int argc, char **argv, struct de_config *cfg,
+		 char *state, size_t n);
+
 /* Whether stdout should get colour: a tty and NO_COLOR unset or empty. */
 bool de_cli_use_color(void);
 

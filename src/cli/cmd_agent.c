@@ -63,18 +63,11 @@ int cmd_agent_main(int argc, char **argv)
 			return DE_EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
-		return DE_EXIT_USAGE;
-	}
 	struct de_config cfg = { 0 };
-	if (de_cli_load_config(&common, &cfg) != DE_EXIT_OK)
-		return DE_EXIT_FAIL;
 	char state[4096];
-	if (de_cli_state_dir(&common, state, sizeof(state)) != DE_EXIT_OK) {
-		de_config_free(&cfg);
-		return DE_EXIT_FAIL;
-	}
+	int rc = de_cli_setup(&common, argc, argv, &cfg, state, sizeof(state));
+	if (rc != DE_EXIT_OK)
+		return rc;
 	ao.cfg = &cfg;
 	ao.state_dir = state;
 	ao.config_file = common.config_file;

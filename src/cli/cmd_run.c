@@ -251,17 +251,12 @@ int cmd_run_main(int argc, char **argv)
 			return DE_EXIT_USAGE;
 		}
 	}
-	if (optind < argc) {
-		log_error("unexpected argument '%s'", argv[optind]);
-		return DE_EXIT_USAGE;
-	}
 	struct de_config cfg = { 0 };
-	if (de_cli_load_config(&common, &cfg) != DE_EXIT_OK)
-		return DE_EXIT_FAIL;
-	int ret = DE_EXIT_FAIL;
+	int ret = de_cli_setup(&common, argc, argv, &cfg, r.state, sizeof(r.state));
+	if (ret != DE_EXIT_OK)
+		return ret;
+	ret = DE_EXIT_FAIL;
 	e.color = !e.json && de_cli_use_color();
-	if (de_cli_state_dir(&common, r.state, sizeof(r.state)) != DE_EXIT_OK)
-		goto out;
 	ssize_t n = readlink("/proc/self/exe", r.exe, sizeof(r.exe) - 1);
 	if (n <= 0) {
 		log_error("run: cannot find this executable: %m");
