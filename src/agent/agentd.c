@@ -248,8 +248,8 @@ static void forward(struct agent *a, const uint8_t *payload, size_t len, size_t 
 
 /* Add one batch to the open transaction: skip what we have, apply to the
  * process table, store. Committed (with the hook and the Ack) by
- * commit_pending() once the frames of one read are in: one transaction
- * per read instead of per frame when procmond sends faster than we store. */
+ * commit_pending(): COMMIT_DELAY_MS after the first event of the
+ * transaction, at COMMIT_EVENTS events, before a disconnect, at stop. */
 static int ingest(struct agent *a, const struct de_ipc_batch *b, const uint8_t *payload, size_t len)
 {
 	size_t fresh = 0;

@@ -9,7 +9,9 @@
  *   - each event goes into its own live process table (proctable.h, the
  *     same module procmond's side uses; snapshot batches run as a resync:
  *     begin at the first snapshot event, end at the DE_ST_RESYNC report)
- *     and into the store (STATE/store.db), one transaction per batch;
+ *     and into the store (STATE/store.db); a transaction stays open up to
+ *     25 ms or 4,096 events (group commit), and is committed before a
+ *     disconnect and at stop;
  *   - after the commit: agent_on_commit() (the detection hook), then an Ack
  *     with the batch's last seq, so procmond releases it only once stored.
  * When procmond is away it reconnects with exponential backoff (100 ms to
