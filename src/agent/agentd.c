@@ -31,6 +31,10 @@
 #define BACKOFF_MAX_MS 5000
 #define STATUS_TIMEOUT_MS 1000
 #define HELLO_TIMEOUT_MS 5000
+/* Group commits: a transaction stays open this long (or until this many
+ * events), so a trickle of events does not pay a commit each. */
+#define COMMIT_DELAY_MS 25
+#define COMMIT_EVENTS 4096
 #define AGENT_CAPS \
 	(DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL | DE_IPC_CAP_STATUS | DE_IPC_CAP_ACK | DE_IPC_CAP_LEDGER)
 
@@ -68,6 +72,7 @@ struct agent {
 	bool dirty;              /* a transaction is open */
 	uint64_t pending;        /* events in it */
 	int64_t lo_id, hi_id;    /* store ids of what it holds: (lo, hi] */
+	int64_t commit_at_ms;    /* when the open transaction is committed; -1: none open */
 	bool in_resync;
 	bool status_pending;     /* a StatusRequest is out to procmond */
 	int64_t status_deadline;
@@ -152,11 +157,13 @@ static void pm_schedule(struct agent *a)
 }
 
 static void answer_status(struct agent *a);
+static int commit_pending(struct agent *a);
 
 static void pm_close(struct agent *a, const char *why)
 {
 	if (!de_ipc_conn_is_open(&a->pm))
 		return;
+	commit_pending(a); /* what was received is stored; the Ack may not get through */
 	log_warning("agent: procmond connection closed: %s; reconnecting", why);
 	epoll_ctl(a->epfd, EPOLL_CTL_DEL, a->pm.fd, NULL);
 	de_ipc_conn_close(&a->pm);
@@ -261,8 +268,8 @@ static void forward(struct agent *a, const uint8_t *payload, size_t len, size_t 
 
 /* Add one batch to the open transaction: skip what we have, apply to the
  * process table, store. Committed (with the hook and the Ack) by
- * commit_pending() once the frames of one read are in: one transaction
- * per read instead of per frame when procmond sends faster than we store. */
+ * commit_pending(): COMMIT_DELAY_MS after the first event of the
+ * transaction, at COMMIT_EVENTS events, before a disconnect, at stop. */
 static int ingest(struct agent *a, const struct de_ipc_batch *b, const uint8_t *payload, size_t len)
 {
 	size_t fresh = 0;
@@ -313,6 +320,7 @@ static int commit_pending(struct agent *a)
 	if (!a->dirty)
 		return 0;
 	a->dirty = false;
+	a->commit_at_ms = -1;
 	int r = de_store_commit(a->store);
 	if (r < 0) {
 		log_error("agent: commit: %s (%s)", strerror(-r), de_store_errmsg(a->store));
@@ -320,6 +328,7 @@ static int commit_pending(struct agent *a)
 		a->pending = 0;
 		return r;
 	}
+	a->commit_at_ms = -1;
 	a->committed_seq = a->last_seq;
 	a->events += a->pending;
 	a->pending = 0;
@@ -395,7 +404,11 @@ static void on_pm(struct agent *a, uint32_t events)
 	}
 	if (events & (EPOLLIN | EPOLLHUP | EPOLLERR)) {
 		int r = de_ipc_read_frames(a->pm.fd, a->pm.rd, on_pm_frame, a);
-		int c = commit_pending(a);
+		int c = 0;
+		if (r < 0 || r == 1 || a->pending >= COMMIT_EVENTS)
+			c = commit_pending(a);
+		else if (a->dirty && a->commit_at_ms < 0)
+			a->commit_at_ms = mono_ms() + COMMIT_DELAY_MS;
 		if (c < 0 && r >= 0)
 			r = c;
 		if (r == 1) {
@@ -615,6 +628,8 @@ static int next_timeout(struct agent *a)
 		t = t < 0 ? a->hello_deadline : DE_MIN(t, a->hello_deadline);
 	if (a->status_pending)
 		t = t < 0 ? a->status_deadline : DE_MIN(t, a->status_deadline);
+	if (a->commit_at_ms >= 0)
+		t = t < 0 ? a->commit_at_ms : DE_MIN(t, a->commit_at_ms);
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (a->cli[i].state == S_HELLO)
 			t = t < 0 ? a->cli[i].hello_deadline : DE_MIN(t, a->cli[i].hello_deadline);
@@ -629,6 +644,11 @@ static int next_timeout(struct agent *a)
 static void on_deadlines(struct agent *a)
 {
 	int64_t now = mono_ms();
+	if (a->commit_at_ms >= 0 && now >= a->commit_at_ms) {
+		int r = commit_pending(a);
+		if (r < 0)
+			pm_close(a, strerror(-r));
+	}
 	if (a->pm_state == S_NONE && a->next_connect_ms >= 0 && now >= a->next_connect_ms)
 		pm_connect(a);
 	if (a->pm_state == S_HELLO && now >= a->hello_deadline)
@@ -686,7 +706,7 @@ int de_agent_main(const struct de_agent_opts *o)
 		return -EPERM;
 	}
 	struct agent a_s = { .o = o, .epfd = -1, .sfd = -1, .lfd = -1, .pm = { .fd = -1 },
-			     .fwd = DE_BUF_INIT, .backoff_ms = BACKOFF_MIN_MS };
+			     .fwd = DE_BUF_INIT, .backoff_ms = BACKOFF_MIN_MS, .commit_at_ms = -1 };
 	struct agent *a = &a_s;
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		a->cli[i].c.fd = -1;
@@ -760,6 +780,7 @@ int de_agent_main(const struct de_agent_opts *o)
 		 a->sock_path);
 	pm_connect(a);
 	r = loop(a);
+	commit_pending(a);
 out:
 	for (int i = 0; i < MAX_CLIENTS; i++)
 		if (a->cli[i].state != S_NONE)

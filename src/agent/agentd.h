@@ -9,7 +9,9 @@
  *   - each event goes into its own live process table (proctable.h, the
  *     same module procmond's side uses; snapshot batches run as a resync:
  *     begin at the first snapshot event, end at the DE_ST_RESYNC report)
- *     and into the store (STATE/store.db), one transaction per batch;
+ *     and into the store (STATE/store.db); a transaction stays open up to
+ *     25 ms or 4,096 events (group commit), and is committed before a
+ *     disconnect and at stop;
  *   - after the commit: the rule engine evaluates the new events
  *     (agentdet.h: alerts committed with their deliveries, the outbox's
  *     sink workers woken, each alert handed to procmond for the audit
