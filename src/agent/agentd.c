@@ -118,8 +118,10 @@ static void agent_on_reload(struct agent *a)
 		de_agentdet_reload(a->det);
 }
 
-/* A committed alert for the audit ledger: procmond is its only writer. */
-static void agent_to_ledger(const char *id, const char *json, size_t len, void *ud)
+/* A record for the audit ledger (a committed alert, the rule set):
+ * procmond is its only writer. */
+static void agent_to_ledger(uint32_t type, const char *key, const char *payload, size_t len,
+			    void *ud)
 {
 	struct agent *a = ud;
 	if (a->pm_state != S_READY || !(a->pm_caps & DE_IPC_CAP_LEDGER)) {
@@ -127,7 +129,7 @@ static void agent_to_ledger(const char *id, const char *json, size_t len, void *
 		return;
 	}
 	struct de_ipc_msg m = { .kind = DE_IPC_LEDGER_APPEND,
-				.ledger = { .type = DE_LREC_ALERT, .key = id, .payload = json,
+				.ledger = { .type = type, .key = key, .payload = payload,
 					    .len = len } };
 	if (de_ipc_conn_send(&a->pm, &m) < 0)
 		a->ledger_skipped++;
@@ -361,6 +363,8 @@ static int on_pm_frame(const uint8_t *payload, size_t len, void *ud)
 		}
 		a->pm_state = S_READY;
 		a->pm_caps = m.hello_ack.caps;
+		if (a->det)
+			de_agentdet_announce(a->det);
 		a->backoff_ms = BACKOFF_MIN_MS;
 		a->warned_down = false;
 		log_info("agent: connected to procmond (pid %d, uid %u)", (int)a->pm.peer.pid,

@@ -9,6 +9,8 @@
 
 #include "buf.h"
 #include "engine.h"
+#include "hash.h"
+#include "ledger_rec.h"
 #include "log.h"
 #include "outbox.h"
 #include "rulepack.h"
@@ -89,7 +91,8 @@ static void flush_pending(struct de_agentdet *d, bool committed)
 {
 	for (size_t i = 0; i < d->n_pend; i++) {
 		if (committed)
-			d->o.ledger_fn(d->pend[i].id, d->pend[i].json, d->pend[i].len, d->o.ud);
+			d->o.ledger_fn(DE_LREC_ALERT, d->pend[i].id, d->pend[i].json, d->pend[i].len,
+				       d->o.ud);
 		free(d->pend[i].json);
 	}
 	d->n_pend = 0;
@@ -228,7 +231,35 @@ int de_agentdet_reload(struct de_agentdet *d)
 		}
 	}
 	log_info("agent: reload: %d detection rules running", r);
+	de_agentdet_announce(d);
 	return r;
+}
+
+void de_agentdet_announce(struct de_agentdet *d)
+{
+	if (!d->o.ledger_fn)
+		return;
+	/* BLAKE3 over every enabled rule's id and SQL, in load order */
+	size_t n = d->eng ? de_engine_rule_count(d->eng) : 0, enabled = 0;
+	struct de_buf all = DE_BUF_INIT, out = DE_BUF_INIT;
+	for (size_t i = 0; i < n; i++) {
+		struct de_engine_rule_info ri;
+		de_engine_rule_info(d->eng, i, &ri);
+		if (!ri.enabled)
+			continue;
+		enabled++;
+		de_buf_printf(&all, "%s%c%s%c", ri.rule->id, 0, ri.rule->sql ? ri.rule->sql : "", 0);
+	}
+	uint8_t h[32];
+	char hex[65];
+	de_blake3(all.data ? all.data : "", all.len, h, sizeof(h));
+	de_hex(h, sizeof(h), hex);
+	de_buf_printf(&out, "{\"detection\":%s,\"rules\":%zu,\"enabled\":%zu,\"blake3\":\"%s\"}",
+		      d->eng ? "true" : "false", n, enabled, hex);
+	if (!out.err && !all.err)
+		d->o.ledger_fn(DE_LREC_RULESET, "rules", out.data, out.len, d->o.ud);
+	de_buf_free(&all);
+	de_buf_free(&out);
 }
 
 void de_agentdet_stats(struct de_agentdet *d, struct de_agentdet_stats *st)

@@ -32,8 +32,11 @@
 #include "config.h"
 #include "store.h"
 
-/* An alert for the ledger: its id and JSON document (valid during the call). */
-typedef void (*de_agentdet_ledger_fn)(const char *id, const char *json, size_t len, void *ud);
+/* A record for the ledger (type DE_LREC_ALERT: key = the alert id,
+ * payload its JSON; DE_LREC_RULESET: key "rules", payload a JSON summary
+ * of the rule set with the BLAKE3 of its content). Valid during the call. */
+typedef void (*de_agentdet_ledger_fn)(uint32_t type, const char *key, const char *payload,
+				      size_t len, void *ud);
 
 struct de_agentdet_opts {
 	const struct de_config *cfg;
@@ -65,6 +68,11 @@ int de_agentdet_tick(struct de_agentdet *d);
 /* Reload the rules (SIGHUP). Logs the outcome; returns the number of
  * rules or a negative errno (the running rules stay). */
 int de_agentdet_reload(struct de_agentdet *d);
+
+/* Hand the running rule set to ledger_fn (a RULESET record): the agent
+ * calls it when procmond's ledger becomes reachable and after every
+ * reload, so the ledger says which rules were running when. */
+void de_agentdet_announce(struct de_agentdet *d);
 
 /* For status output: rules running (0 when detection is off), alerts
  * raised since start, deliveries pending over every sink. */
