@@ -1,0 +1,223 @@
+/* pmledger.c: procmond's audit ledger (see pmledger.h). */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "buf.h"
+#include "de_build.h"
+#include "log.h"
+#include "macros.h"
+#include "pmledger.h"
+#include "statedir.h"
+
+bool de_pmledger_active(const struct de_pmledger *pl)
+{
+	return pl->l && !pl->err;
+}
+
+/* Keep the first error of an append or tick, logged once. */
+static int note(struct de_pmledger *pl, int r, const char *what)
+{
+	if (r >= 0) {
+		pl->appended++;
+		return r;
+	}
+	if (!pl->err) {
+		pl->err = r;
+		de_log_errno(DE_LOG_ERROR, r,
+			     "procmond: audit ledger: %s failed; nothing more is recorded until "
+			     "procmond restarts (reopening repairs)", what);
+	}
+	return r;
+}
+
+static int sec(struct de_pmledger *pl, uint32_t type, const struct de_ledger_sec *s,
+	       const char *what)
+{
+	if (!de_pmledger_active(pl))
+		return -ENODEV;
+	return note(pl, de_ledger_append_security(pl->l, type, s, NULL), what);
+}
+
+/* CONFIG: the BLAKE3 of the effective configuration as `config show`
+ * prints it (every key, its value and where the value came from). */
+static void record_config(struct de_pmledger *pl, const struct de_config *cfg)
+{
+	char *text = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&text, &len);
+	if (!f) {
+		de_log_errno(DE_LOG_WARNING, de_neg_errno(), "procmond: audit ledger: configuration");
+		return;
+	}
+	int r = de_config_print(cfg, f, false);
+	if (fclose(f) != 0 && r >= 0)
+		r = -ENOMEM;
+	if (r < 0)
+		de_log_errno(DE_LOG_WARNING, r, "procmond: audit ledger: rendering the configuration");
+	else
+		note(pl, de_ledger_append_content(pl->l, DE_LREC_CONFIG, "effective configuration",
+						  text, len, NULL), "recording the configuration");
+	free(text);
+}
+
+int de_pmledger_open(struct de_pmledger *pl, const char *state_dir, uid_t owner,
+		     const struct de_config *cfg)
+{
+	memset(pl, 0, sizeof(*pl));
+	char keys[4096];
+	int r = de_state_path(state_dir, DE_STATE_KEYS_DIR, keys, sizeof(keys));
+	if (r < 0) {
+		de_why(pl->why, sizeof(pl->why), "%s: path too long", state_dir);
+		goto fail;
+	}
+	bool created = false;
+	pl->key = de_ledger_key_load(keys, true, &created);
+	if (!pl->key) {
+		r = de_neg_errno();
+		de_why(pl->why, sizeof(pl->why), "signing key in %s: %s", keys, strerror(-r));
+		goto fail;
+	}
+	if (created)
+		log_info("procmond: audit ledger: generated a new signing key in %s", keys);
+	struct de_ledger_opts lo = { .component = "procmond", .set_owner = true, .owner = owner };
+	char why[512];
+	pl->l = de_ledger_open(state_dir, pl->key, &lo, why, sizeof(why));
+	if (!pl->l) {
+		r = de_neg_errno();
+		de_why(pl->why, sizeof(pl->why), "%s", why);
+		goto fail;
+	}
+	char detail[128];
+	snprintf(detail, sizeof(detail), "pid %d, version %s", (int)getpid(), DE_VERSION);
+	sec(pl, DE_LREC_START, &(struct de_ledger_sec){ .component = "procmond", .detail = detail },
+	    "recording the start");
+	if (cfg)
+		record_config(pl, cfg);
+	return 0;
+fail:
+	de_ledger_key_free(pl->key);
+	pl->key = NULL;
+	log_error("procmond: AUDIT LEDGER NOT OPEN, running without one (nothing is recorded): %s",
+		  pl->why);
+	return r;
+}
+
+void de_pmledger_privdrop(struct de_pmledger *pl, int r, const struct de_privdrop_result *who,
+			  const char *why)
+{
+	if (!de_pmledger_active(pl))
+		return;
+	struct de_buf d = DE_BUF_INIT;
+	if (r < 0) {
+		de_buf_printf(&d, "failed: %s", why ? why : strerror(-r));
+	} else {
+		de_buf_printf(&d, "user %s%s, capabilities ", who->user,
+			      who->fell_back ? " (fallback)" : "");
+		de_caps_format(who->caps, &d);
+		de_buf_printf(&d, ", seccomp on%s", who->changed_ids ? "" : ", ids unchanged (not root)");
+	}
+	struct de_ledger_sec s = { .component = "procmond", .detail = d.err ? NULL : de_buf_str(&d),
+				   .has_result = true, .result = r, .has_ids = r >= 0,
+				   .uid = (uint32_t)who->uid, .gid = (uint32_t)who->gid };
+	sec(pl, DE_LREC_PRIVDROP, &s, "recording the privilege drop");
+	de_buf_free(&d);
+}
+
+void de_pmledger_drops(struct de_pmledger *pl, const char *source, uint64_t count,
+		       const char *detail)
+{
+	struct de_ledger_sec s = { .component = "procmond", .source = source, .detail = detail,
+				   .has_count = true, .count = count };
+	sec(pl, DE_LREC_DROPS, &s, "recording drops");
+}
+
+void de_pmledger_event(struct de_pmledger *pl, const struct de_event *ev)
+{
+	if (!de_pmledger_active(pl))
+		return;
+	switch (ev->type) {
+	case DE_EV_EXEC:
+	case DE_EV_FORK:
+	case DE_EV_EXIT:
+		note(pl, de_ledger_append_event(pl->l, ev, NULL), "recording an event");
+		return;
+	case DE_EV_STATUS:
+		break;
+	default:
+		return;
+	}
+	const char *src = de_event_source_name(ev->source);
+	if (ev->status == DE_ST_STARTED || ev->status == DE_ST_DEGRADED) {
+		struct de_ledger_sec s = { .component = "collector", .source = src,
+					   .detail = ev->detail };
+		sec(pl, DE_LREC_SOURCE, &s, "recording the event source");
+	} else if (ev->status == DE_ST_DROPS) {
+		uint64_t total = 0;
+		for (int k = 0; k < DE_EV__COUNT; k++)
+			total += ev->drops[k];
+		struct de_ledger_sec s = { .component = "collector", .source = src,
+					   .detail = ev->detail, .has_count = true, .count = total };
+		sec(pl, DE_LREC_DROPS, &s, "recording drops");
+	}
+}
+
+int de_pmledger_agent_append(struct de_pmledger *pl, const struct de_ipc_ledger_append *a)
+{
+	if (a->type != DE_LREC_ALERT && a->type != DE_LREC_RULESET)
+		return -EPERM;
+	if (!de_pmledger_active(pl))
+		return -ENODEV;
+	int r;
+	if (a->type == DE_LREC_ALERT)
+		r = de_ledger_append(pl->l, DE_LREC_ALERT, a->payload, a->len, NULL);
+	else
+		r = de_ledger_append_content(pl->l, DE_LREC_RULESET, a->key ? a->key : "",
+					     a->payload, a->len, NULL);
+	return note(pl, r, a->type == DE_LREC_ALERT ? "recording an alert" : "recording a rule set");
+}
+
+int de_pmledger_timeout_ms(const struct de_pmledger *pl)
+{
+	if (!de_pmledger_active(pl))
+		return -1;
+	return de_ledger_timeout_ms(pl->l, de_ledger_now());
+}
+
+void de_pmledger_tick(struct de_pmledger *pl)
+{
+	if (!de_pmledger_active(pl))
+		return;
+	int r = de_ledger_tick(pl->l, de_ledger_now());
+	if (r < 0)
+		note(pl, r, "group commit or checkpoint");
+}
+
+void de_pmledger_close(struct de_pmledger *pl, const char *detail)
+{
+	if (pl->l) {
+		sec(pl, DE_LREC_STOP, &(struct de_ledger_sec){ .component = "procmond", .detail = detail },
+		    "recording the stop");
+		int r = de_ledger_close(pl->l);
+		pl->l = NULL;
+		if (r < 0)
+			de_log_errno(DE_LOG_ERROR, r, "procmond: audit ledger: closing");
+	}
+	de_ledger_key_free(pl->key);
+	pl->key = NULL;
+}
+
+void de_pmledger_state(const struct de_pmledger *pl, char *out, size_t n)
+{
+	if (!pl->l) {
+		snprintf(out, n, "off: %s", pl->why[0] ? pl->why : "not opened");
+		return;
+	}
+	const struct de_checkpoint *cp = de_ledger_last_checkpoint(pl->l);
+	snprintf(out, n, "records %" PRIu64 ", checkpoint %" PRIu64 "%s%s",
+		 de_ledger_size(pl->l), cp ? cp->size : 0, pl->err ? ", stopped: " : "",
+		 pl->err ? strerror(-pl->err) : "");
+}
