@@ -1,6 +1,5 @@
 /* pmledger.c: procmond's audit ledger (see pmledger.h). */
 #include <errno.h>
-#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -99,6 +98,7 @@ int de_pmledger_open(struct de_pmledger *pl, const char *state_dir, uid_t owner,
 		record_config(pl, cfg);
 	return 0;
 fail:
+	pl->open_err = r < 0 ? r : -EIO;
 	de_ledger_key_free(pl->key);
 	pl->key = NULL;
 	log_error("procmond: AUDIT LEDGER NOT OPEN, running without one (nothing is recorded): %s",
@@ -210,14 +210,16 @@ void de_pmledger_close(struct de_pmledger *pl, const char *detail)
 	pl->key = NULL;
 }
 
-void de_pmledger_state(const struct de_pmledger *pl, char *out, size_t n)
+void de_pmledger_status(const struct de_pmledger *pl, struct de_ipc_component *c)
 {
 	if (!pl->l) {
-		snprintf(out, n, "off: %s", pl->why[0] ? pl->why : "not opened");
+		c->ledger_state = DE_IPC_LEDGER_NOT_OPEN;
+		c->ledger_errno = pl->open_err < 0 ? -pl->open_err : EIO;
 		return;
 	}
 	const struct de_checkpoint *cp = de_ledger_last_checkpoint(pl->l);
-	snprintf(out, n, "records %" PRIu64 ", checkpoint %" PRIu64 "%s%s",
-		 de_ledger_size(pl->l), cp ? cp->size : 0, pl->err ? ", stopped: " : "",
-		 pl->err ? strerror(-pl->err) : "");
+	c->ledger_state = pl->err ? DE_IPC_LEDGER_STOPPED : DE_IPC_LEDGER_RECORDING;
+	c->ledger_errno = pl->err ? -pl->err : 0;
+	c->ledger_records = de_ledger_size(pl->l);
+	c->ledger_checkpoint = cp ? cp->size : 0;
 }

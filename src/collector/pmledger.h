@@ -42,6 +42,7 @@ struct de_pmledger {
 	struct de_ledger_key *key;
 	struct de_ledger *l;  /* NULL: running without a ledger */
 	int err;              /* first append/tick error (sticky, logged once), or 0 */
+	int open_err;         /* why there is no ledger (negative errno), or 0 */
 	char why[256];        /* why there is no ledger (open failure) */
 	uint64_t appended;    /* records appended by procmond since open */
 };
@@ -83,7 +84,7 @@ void de_pmledger_tick(struct de_pmledger *pl);
  * nothing was opened. */
 void de_pmledger_close(struct de_pmledger *pl, const char *detail);
 
-/* One line for logs and status: "records N, checkpoint M" or "off: why". */
-void de_pmledger_state(const struct de_pmledger *pl, char *out, size_t n);
+/* Fill the ledger fields of procmond's status component (ipcmsg.h). */
+void de_pmledger_status(const struct de_pmledger *pl, struct de_ipc_component *c);
 
 #endif

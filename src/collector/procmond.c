@@ -376,6 +376,7 @@ static void send_status(struct pm *pm)
 			  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull,
 		.rss_bytes = rss_bytes(),
 	};
+	de_pmledger_status(&pm->led, &comp);
 	struct de_ipc_msg m = { .kind = DE_IPC_STATUS, .status = { .n = 1, .components = &comp } };
 	int r = de_ipc_conn_send(&pm->conn, &m);
 	if (r < 0 && r != -ENOBUFS)

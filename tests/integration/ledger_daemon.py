@@ -219,6 +219,28 @@ def thread_status(pid):
     return out
 
 
+def start_agent(state, user, log):
+    lf = open(log, "ab")
+    return subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                             "--clear-groups", bin_path(), "agent", "--state-dir", state], stderr=lf)
+
+
+def procmond_ledger_status(state):
+    """procmond's "ledger" object from `status --json` once the agent answers."""
+    def get():
+        p = subprocess.run([bin_path(), "status", "--json", "--state-dir", state],
+                           capture_output=True, timeout=30)
+        try:
+            st = json.loads(p.stdout)
+        except ValueError:
+            return None
+        for c in st.get("components", []):
+            if c.get("component") == "procmond" and "ledger" in c:
+                return c["ledger"]
+        return None
+    return wait_for(get, 30, 0.5)
+
+
 def marker_exec(arg):
     p = subprocess.Popen(["/bin/sh", "-c", "exit 3", arg])
     p.wait()
@@ -298,7 +320,7 @@ def first_run(tmp, user):
     return state
 
 
-def crash_run(tmp, state):
+def crash_run(tmp, state, user):
     log = os.path.join(tmp, "procmond2.log")
     p, lf, sock, up = start(state, log)
     ok(up, "procmond up again", open(log).read())
@@ -312,7 +334,13 @@ def crash_run(tmp, state):
     lf.close()
     p, lf, sock, up = start(state, log)
     ok(up, "procmond restarts after SIGKILL", open(log).read()[-2000:])
-    time.sleep(1)
+    agent = start_agent(state, user, os.path.join(tmp, "agent.log"))
+    led = procmond_ledger_status(state)
+    ok(led and led["state"] == "recording" and led["error"] is None and led["records"] > 0
+       and 0 < led["checkpoint"] <= led["records"],
+       "status --json: procmond's ledger is recording, with its size and last checkpoint", str(led))
+    agent.terminate()
+    agent.wait(timeout=30)
     rc = stop(p, lf)
     ok(rc == 0, "the restarted procmond stops cleanly", open(log).read()[-2000:])
     v = audit(state, "verify")
@@ -331,6 +359,53 @@ def crash_run(tmp, state):
     ok(types[-2:] == ["stop", "close"], "the restarted run ends with stop, close", str(types[-4:]))
 
 
+def damaged_run(tmp, state, user):
+    """Damage inside what a checkpoint covers: procmond monitors without a ledger."""
+    ldir = os.path.join(state, "ledger")
+    with open(os.path.join(ldir, "TAIL")) as f:
+        last = int(f.read().split()[2])  # where the last checkpointed record starts
+    rec = os.path.join(ldir, "records")
+    with open(rec, "r+b") as f:
+        f.seek(last + 30)
+        c = f.read(1)
+        f.seek(last + 30)
+        f.write(bytes([c[0] ^ 1]))
+    damaged = open(rec, "rb").read()
+    log = os.path.join(tmp, "procmond3.log")
+    p, lf, sock, up = start(state, log)
+    ok(up, "with a damaged ledger procmond still starts", open(log).read()[-2000:])
+    if not up:
+        stop(p, lf)
+        return
+    ok(b"AUDIT LEDGER NOT OPEN" in open(log, "rb").read(), "and logs that it runs without a ledger",
+       open(log).read()[-2000:])
+    peer = Peer(sock)
+    peer.send(hello_agent(0x1F))
+    envs = peer.envelopes(2)
+    acks = [fields(e[2]) for e in envs if 2 in e]
+    ok(acks and acks[0].get(1) == 1 and not acks[0].get(4, 0) & CAP_LEDGER,
+       "HelloAck without a ledger does not offer the ledger capability", str(acks))
+    peer.send(ledger_append(LREC_ALERT, b"a", b'{"id":"a"}'))
+    errs = [fields(e[7]) for e in peer.envelopes(2) if 7 in e]
+    ok(len(errs) == 1 and alive(p.pid), "an alert without a ledger: Error, procmond keeps running",
+       str(errs))
+    peer.close()
+    time.sleep(0.5)
+    agent = start_agent(state, user, os.path.join(tmp, "agent3.log"))
+    led = procmond_ledger_status(state)
+    ok(led and led["state"] == "not open" and led["error"] == os.strerror(117),
+       "status --json: procmond's ledger is not open (EUCLEAN)", str(led))
+    t = subprocess.run([bin_path(), "status", "--state-dir", state], capture_output=True, timeout=30)
+    ok(b"procmond audit ledger: not open" in t.stdout, "status (table) says so too", t.stdout)
+    agent.terminate()
+    agent.wait(timeout=30)
+    rc = stop(p, lf)
+    ok(rc == 0, "procmond without a ledger stops cleanly", open(log).read()[-2000:])
+    ok(open(rec, "rb").read() == damaged, "the damaged records are left as they are")
+    v = audit(state, "verify")
+    ok(v.returncode == 1, "audit verify reports the damage", (v.stdout + v.stderr).decode())
+
+
 def main():
     if os.geteuid() != 0:
         skip("ledger_daemon", "needs root: procmond starts as root and drops")
@@ -346,7 +421,8 @@ def main():
     os.chmod(tmp, 0o755)
     state = first_run(tmp, user)
     if state:
-        crash_run(tmp, state)
+        crash_run(tmp, state, user)
+        damaged_run(tmp, state, user)
     subprocess.run(["rm", "-rf", tmp])
     done()
 
