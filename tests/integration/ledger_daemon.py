@@ -169,11 +169,24 @@ def wait_for(cond, timeout, step=0.2):
     return cond()
 
 
+STARTED = []  # every daemon started here, killed at the end if still running
+
+
+def log_count(log, text):
+    with open(log, "rb") as f:
+        return f.read().count(text.encode())
+
+
 def start(state, log):
+    """procmond, up once it logged its privilege drop (the ledger is opened before it)."""
     lf = open(log, "ab")
-    p = subprocess.Popen([bin_path(), "procmond", "--state-dir", state], stderr=lf, env=SECCOMP_ENV)
+    before = log_count(log, "procmond: running as")
+    p = subprocess.Popen([bin_path(), "procmond", "--state-dir", state], stdout=subprocess.DEVNULL,
+                         stderr=lf, env=SECCOMP_ENV)
+    STARTED.append(p)
     sock = os.path.join(state, "ipc", "procmond.sock")
-    up = wait_for(lambda: os.path.exists(sock) and read_pid(state) == p.pid, 30)
+    up = wait_for(lambda: os.path.exists(sock) and read_pid(state) == p.pid
+                  and log_count(log, "procmond: running as") > before, 60)
     return p, lf, sock, up
 
 
@@ -221,8 +234,11 @@ def thread_status(pid):
 
 def start_agent(state, user, log):
     lf = open(log, "ab")
-    return subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
-                             "--clear-groups", bin_path(), "agent", "--state-dir", state], stderr=lf)
+    a = subprocess.Popen(["setpriv", f"--reuid={user.pw_uid}", f"--regid={user.pw_gid}",
+                          "--clear-groups", bin_path(), "agent", "--state-dir", state],
+                         stdout=subprocess.DEVNULL, stderr=lf)
+    STARTED.append(a)
+    return a
 
 
 def procmond_ledger_status(state):
@@ -419,10 +435,16 @@ def main():
             pass
     tmp = tempfile.mkdtemp(prefix="de-ledgerd-")
     os.chmod(tmp, 0o755)
-    state = first_run(tmp, user)
-    if state:
-        crash_run(tmp, state, user)
-        damaged_run(tmp, state, user)
+    try:
+        state = first_run(tmp, user)
+        if state:
+            crash_run(tmp, state, user)
+            damaged_run(tmp, state, user)
+    finally:
+        for p in STARTED:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
     subprocess.run(["rm", "-rf", tmp])
     done()
 
