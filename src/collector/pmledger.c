@@ -1,5 +1,6 @@
 /* pmledger.c: procmond's audit ledger (see pmledger.h). */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -201,6 +202,13 @@ void de_pmledger_close(struct de_pmledger *pl, const char *detail)
 	if (pl->l) {
 		sec(pl, DE_LREC_STOP, &(struct de_ledger_sec){ .component = "procmond", .detail = detail },
 		    "recording the stop");
+		struct de_ledger_stats st;
+		de_ledger_stats(pl->l, &st);
+		log_info("procmond: audit ledger: %" PRIu64 " records, %" PRIu64 " appended by this run, "
+			 "%" PRIu64 " bytes, %" PRIu64 " group commits (%.1f ms in fdatasync, on the "
+			 "commit thread), %" PRIu64 " checkpoints",
+			 de_ledger_size(pl->l), pl->appended, st.bytes, st.commits,
+			 (double)st.sync_ns / 1e6, st.checkpoints);
 		int r = de_ledger_close(pl->l);
 		pl->l = NULL;
 		if (r < 0)
