@@ -28,8 +28,8 @@ static int note(struct de_pmledger *pl, int r, const char *what)
 	if (!pl->err) {
 		pl->err = r;
 		de_log_errno(DE_LOG_ERROR, r,
-			     "procmond: audit ledger: %s failed; nothing more is recorded until "
-			     "procmond restarts (reopening repairs)", what);
+			     "procmond: audit ledger: %s failed; nothing is recorded until the "
+			     "ledger is reopened (tried every 10 s; reopening repairs)", what);
 	}
 	return r;
 }
@@ -68,6 +68,7 @@ int de_pmledger_open(struct de_pmledger *pl, const char *state_dir, uid_t owner,
 		     const struct de_config *cfg)
 {
 	memset(pl, 0, sizeof(*pl));
+	snprintf(pl->state_dir, sizeof(pl->state_dir), "%s", state_dir);
 	char keys[4096];
 	int r = de_state_path(state_dir, DE_STATE_KEYS_DIR, keys, sizeof(keys));
 	if (r < 0) {
@@ -91,12 +92,9 @@ int de_pmledger_open(struct de_pmledger *pl, const char *state_dir, uid_t owner,
 		de_why(pl->why, sizeof(pl->why), "%s", why);
 		goto fail;
 	}
-	char detail[128];
-	snprintf(detail, sizeof(detail), "pid %d, version %s", (int)getpid(), DE_VERSION);
-	sec(pl, DE_LREC_START, &(struct de_ledger_sec){ .component = "procmond", .detail = detail },
-	    "recording the start");
-	if (cfg)
-		record_config(pl, cfg);
+	/* START and CONFIG wait for de_pmledger_privdrop: anything appended
+	 * as root now would create node store files that are root's. */
+	pl->cfg = cfg;
 	return 0;
 fail:
 	pl->open_err = r < 0 ? r : -EIO;
@@ -112,6 +110,13 @@ void de_pmledger_privdrop(struct de_pmledger *pl, int r, const struct de_privdro
 {
 	if (!de_pmledger_active(pl))
 		return;
+	char detail[128];
+	snprintf(detail, sizeof(detail), "pid %d, version %s", (int)getpid(), DE_VERSION);
+	sec(pl, DE_LREC_START, &(struct de_ledger_sec){ .component = "procmond", .detail = detail },
+	    "recording the start");
+	if (pl->cfg)
+		record_config(pl, pl->cfg);
+	pl->cfg = NULL;
 	struct de_buf d = DE_BUF_INIT;
 	if (r < 0) {
 		de_buf_printf(&d, "failed: %s", why ? why : strerror(-r));
@@ -181,20 +186,60 @@ int de_pmledger_agent_append(struct de_pmledger *pl, const struct de_ipc_ledger_
 	return note(pl, r, a->type == DE_LREC_ALERT ? "recording an alert" : "recording a rule set");
 }
 
+#define RETRY_NS (10LL * 1000000000LL)
+
 int de_pmledger_timeout_ms(const struct de_pmledger *pl)
 {
+	int64_t now = de_ledger_now();
+	if (!pl->l && pl->err && pl->key)
+		return now >= pl->retry_ns ? 0 : (int)((pl->retry_ns - now + 999999) / 1000000);
 	if (!de_pmledger_active(pl))
 		return -1;
-	return de_ledger_timeout_ms(pl->l, de_ledger_now());
+	return de_ledger_timeout_ms(pl->l, now);
+}
+
+/* After a sticky error: release the ledger (what was appended and not
+ * written is lost, the log and status say so) and try again later. */
+static void suspend(struct de_pmledger *pl)
+{
+	const struct de_checkpoint *cp = de_ledger_last_checkpoint(pl->l);
+	pl->last_records = de_ledger_size(pl->l);
+	pl->last_checkpoint = cp ? cp->size : 0;
+	de_ledger_close(pl->l); /* fails like the append did; releases regardless */
+	pl->l = NULL;
+	pl->retry_ns = de_ledger_now() + RETRY_NS;
+}
+
+/* Reopen (as the daemon user, after the drop): the ledger repairs its torn
+ * tail and records the repair. */
+static void reopen(struct de_pmledger *pl)
+{
+	struct de_ledger_opts lo = { .component = "procmond" };
+	char why[512];
+	pl->l = de_ledger_open(pl->state_dir, pl->key, &lo, why, sizeof(why));
+	if (!pl->l) {
+		log_warning("procmond: audit ledger: reopening failed, next try in 10 s: %s", why);
+		pl->retry_ns = de_ledger_now() + RETRY_NS;
+		return;
+	}
+	log_info("procmond: audit ledger reopened after %s; recording again", strerror(-pl->err));
+	pl->err = 0;
 }
 
 void de_pmledger_tick(struct de_pmledger *pl)
 {
-	if (!de_pmledger_active(pl))
+	if (!pl->l) {
+		if (pl->err && pl->key && de_ledger_now() >= pl->retry_ns)
+			reopen(pl);
 		return;
-	int r = de_ledger_tick(pl->l, de_ledger_now());
-	if (r < 0)
-		note(pl, r, "group commit or checkpoint");
+	}
+	if (!pl->err) {
+		int r = de_ledger_tick(pl->l, de_ledger_now());
+		if (r < 0)
+			note(pl, r, "group commit or checkpoint");
+	}
+	if (pl->err)
+		suspend(pl);
 }
 
 void de_pmledger_close(struct de_pmledger *pl, const char *detail)
@@ -220,6 +265,13 @@ void de_pmledger_close(struct de_pmledger *pl, const char *detail)
 
 void de_pmledger_status(const struct de_pmledger *pl, struct de_ipc_component *c)
 {
+	if (!pl->l && pl->err) {
+		c->ledger_state = DE_IPC_LEDGER_STOPPED;
+		c->ledger_errno = -pl->err;
+		c->ledger_records = pl->last_records;
+		c->ledger_checkpoint = pl->last_checkpoint;
+		return;
+	}
 	if (!pl->l) {
 		c->ledger_state = DE_IPC_LEDGER_NOT_OPEN;
 		c->ledger_errno = pl->open_err < 0 ? -pl->open_err : EIO;

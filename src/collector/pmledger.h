@@ -14,8 +14,12 @@
  * Trade-offs: a ledger that cannot be opened (damage inside a checkpoint:
  * EUCLEAN, another writer, no key) does not stop monitoring: procmond logs
  * it as an error and runs without a ledger (de_pmledger_state says so).
- * An append or tick error is sticky in the ledger: logged once, after which
- * nothing more is recorded until procmond restarts (reopening repairs).
+ * An append or tick error is sticky in the ledger: logged once, the ledger
+ * is released and reopened every 10 s (as the daemon user; reopening
+ * repairs the torn tail and records it); meanwhile nothing is recorded and
+ * status says "stopped after an error". The agent's ledger capability is
+ * decided at its Hello: an agent that connected during such a gap sends
+ * no alerts to the ledger until it reconnects.
  * Appends only copy into memory; the ledger's commit thread does the group
  * fdatasync. Checkpoints (every 60 s or 100000 records) sync the node store
  * and sign on the loop's thread, a few ms of delay for queued events (the
@@ -45,20 +49,28 @@ struct de_pmledger {
 	int open_err;         /* why there is no ledger (negative errno), or 0 */
 	char why[256];        /* why there is no ledger (open failure) */
 	uint64_t appended;    /* records appended by procmond since open */
+	char state_dir[4096]; /* for reopening */
+	int64_t retry_ns;     /* after a sticky error: when to reopen (CLOCK_MONOTONIC) */
+	uint64_t last_records, last_checkpoint; /* as of the error */
+	const struct de_config *cfg; /* until recorded by de_pmledger_privdrop */
 };
 
 /* As root, before the drop: load or create the key in STATE/keys, open the
- * ledger (owned by `owner` afterwards), record START and CONFIG. Never
- * fails: without a ledger it logs the reason as an error and returns
- * -errno (the daemon goes on); 0 when open. */
+ * ledger (owned by `owner` afterwards). `cfg` (borrowed until
+ * de_pmledger_privdrop) is recorded with the start. Never fails: without a
+ * ledger it logs the reason as an error and returns -errno (the daemon
+ * goes on); 0 when open. Nothing else is appended before the drop: the
+ * node store would create its files as root, and a reopen after an error
+ * (as the daemon user) could not open them. */
 int de_pmledger_open(struct de_pmledger *pl, const char *state_dir, uid_t owner,
 		     const struct de_config *cfg);
 
 /* Is there a ledger to write to (open and no sticky error)? */
 bool de_pmledger_active(const struct de_pmledger *pl);
 
-/* PRIVDROP: r is the result of the drop and sandbox (0 or a negative
- * errno); who/caps describe the ids and capabilities now in effect. */
+/* After the drop and the sandbox (or their failure): START (pid, version),
+ * CONFIG, then PRIVDROP: r is the result of the drop and sandbox (0 or a
+ * negative errno); who describes the ids and capabilities now in effect. */
 void de_pmledger_privdrop(struct de_pmledger *pl, int r, const struct de_privdrop_result *who,
 			  const char *why);
 

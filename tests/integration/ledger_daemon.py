@@ -422,6 +422,46 @@ def damaged_run(tmp, state, user):
     ok(v.returncode == 1, "audit verify reports the damage", (v.stdout + v.stderr).decode())
 
 
+def enospc_run(tmp):
+    """A full disk: the ledger stops with ENOSPC, procmond keeps running, and
+    once there is room again it reopens the ledger (repairing the tail)."""
+    state = os.path.join(tmp, "small")
+    os.mkdir(state)
+    m = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=3m", "tmpfs", state], capture_output=True)
+    if m.returncode != 0:
+        skip("ledger on a full disk", f"cannot mount a tmpfs: {m.stderr.decode().strip()}")
+        return
+    try:
+        log = os.path.join(tmp, "procmond-small.log")
+        p, lf, sock, up = start(state, log)
+        ok(up, "procmond up on a 3 MiB tmpfs", open(log).read()[-2000:])
+        if not up:
+            stop(p, lf)
+            return
+        fill = os.path.join(state, "fill")
+        subprocess.run(["dd", "if=/dev/zero", f"of={fill}", "bs=64k"], capture_output=True)
+        failed = wait_for(lambda: (marker_exec("lw-full-disk") and False) or
+                          log_count(log, "No space left on device") > 0, 30)
+        ok(failed and alive(p.pid), "the disk full: the ledger's error is logged, procmond runs on",
+           open(log).read()[-2000:])
+        os.unlink(fill)
+        back = wait_for(lambda: log_count(log, "audit ledger reopened") > 0, 30)
+        ok(back, "with room again the ledger is reopened", open(log).read()[-2000:])
+        pid = marker_exec("lw-after-reopen")
+        time.sleep(1)
+        rc = stop(p, lf)
+        ok(rc == 0, "procmond stops cleanly", open(log).read()[-2000:])
+        v = audit(state, "verify")
+        ok(v.returncode == 0, "audit verify after the full disk", (v.stdout + v.stderr).decode())
+        rc, recs = records(state)
+        types = [r.get("type") for r in recs]
+        ok(types.count("open") == 2, "the reopening is an open record", str(types))
+        ok(any(r.get("type") == "exec" and r.get("pid") == pid for r in recs),
+           "an exec after the reopening is recorded")
+    finally:
+        subprocess.run(["umount", "-l", state])
+
+
 def main():
     if os.geteuid() != 0:
         skip("ledger_daemon", "needs root: procmond starts as root and drops")
@@ -440,6 +480,7 @@ def main():
         if state:
             crash_run(tmp, state, user)
             damaged_run(tmp, state, user)
+        enospc_run(tmp)
     finally:
         for p in STARTED:
             if p.poll() is None:

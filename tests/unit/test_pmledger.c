@@ -64,12 +64,15 @@ static void one_run(void)
 	assert_int_equal(de_config_init(&cfg), 0);
 	struct de_pmledger pl;
 	assert_int_equal(de_pmledger_open(&pl, dir, getuid(), &cfg), 0);
-	de_config_free(&cfg);
 	assert_true(de_pmledger_active(&pl));
+	struct de_ipc_component c = { 0 };
+	de_pmledger_status(&pl, &c);
+	assert_int_equal(c.ledger_records, 1); /* only the open record before the drop */
 
 	struct de_privdrop_result who = { .uid = 999, .gid = 998, .caps = 0x80004 };
 	snprintf(who.user, sizeof(who.user), "daemoneye");
 	de_pmledger_privdrop(&pl, 0, &who, NULL);
+	de_config_free(&cfg);
 
 	struct de_event st = { .type = DE_EV_STATUS, .status = DE_ST_STARTED,
 			       .source = DE_EVSRC_NETLINK, .detail = "netlink (auto; unavailable: ebpf)" };
@@ -104,7 +107,6 @@ static void one_run(void)
 		assert_int_equal(de_pmledger_agent_append(&pl, &a), -EPERM);
 	}
 
-	struct de_ipc_component c = { 0 };
 	de_pmledger_status(&pl, &c);
 	assert_int_equal(c.ledger_state, DE_IPC_LEDGER_RECORDING);
 	assert_int_equal(c.ledger_errno, 0);
