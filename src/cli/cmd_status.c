@@ -43,6 +43,9 @@ struct comp {
 	uint64_t cap_eff;
 	double events_per_sec;
 	uint64_t drops, queue_depth, uptime_ns, cpu_ns, rss_bytes;
+	uint32_t ledger_state; /* DE_IPC_LEDGER_*: procmond's audit ledger */
+	int32_t ledger_errno;
+	uint64_t ledger_records, ledger_checkpoint;
 };
 
 struct status {
@@ -60,7 +63,9 @@ static void usage(FILE *out)
 		"the agent, whether it runs, its pid, user, effective capabilities, the event\n"
 		"source in use, events per second (since the previous status request, or since\n"
 		"start), events dropped, queue depth (procmond: events not yet acknowledged by\n"
-		"the agent; agent: bytes queued to CLI clients), uptime, CPU time and RSS.\n"
+		"the agent; agent: bytes queued to CLI clients), uptime, CPU time and RSS, and\n"
+		"procmond's audit ledger (recording, not open, or stopped after an error; its\n"
+		"records and the size of its last checkpoint).\n"
 		"Exit status 0 when the agent answered and procmond is connected to it.\n"
 		"\n"
 		"Options:\n"
@@ -80,7 +85,9 @@ static void on_status(const struct de_ipc_status *st, void *ud)
 				    .cap_eff = x->cap_eff, .events_per_sec = x->events_per_sec,
 				    .drops = x->drops, .queue_depth = x->queue_depth,
 				    .uptime_ns = x->uptime_ns, .cpu_ns = x->cpu_ns,
-				    .rss_bytes = x->rss_bytes };
+				    .rss_bytes = x->rss_bytes, .ledger_state = x->ledger_state,
+				    .ledger_errno = x->ledger_errno, .ledger_records = x->ledger_records,
+				    .ledger_checkpoint = x->ledger_checkpoint };
 		snprintf(c->name, sizeof(c->name), "%s", x->component ? x->component : "?");
 		snprintf(c->source, sizeof(c->source), "%s", x->source ? x->source : "");
 	}
@@ -168,6 +175,36 @@ static void caps_text(uint64_t caps, struct de_buf *b)
 	de_caps_format(caps, b);
 }
 
+static const char *ledger_state_name(uint32_t st)
+{
+	switch (st) {
+	case DE_IPC_LEDGER_RECORDING: return "recording";
+	case DE_IPC_LEDGER_NOT_OPEN: return "not open";
+	case DE_IPC_LEDGER_STOPPED: return "stopped after an error";
+	default: return NULL;
+	}
+}
+
+/* "ledger": {"state", "error", "records", "checkpoint"} for a component
+ * that reports its audit ledger (procmond). */
+static void ledger_json(struct de_json *j, const struct comp *c)
+{
+	const char *name = c->from_daemon ? ledger_state_name(c->ledger_state) : NULL;
+	if (!name)
+		return;
+	de_json_key(j, "ledger");
+	de_json_obj_begin(j);
+	de_json_key(j, "state");
+	de_json_cstr(j, name);
+	de_json_key(j, "error");
+	de_json_cstr(j, c->ledger_errno > 0 ? strerror(c->ledger_errno) : NULL);
+	de_json_key(j, "records");
+	de_json_uint(j, c->ledger_records);
+	de_json_key(j, "checkpoint");
+	de_json_uint(j, c->ledger_checkpoint);
+	de_json_obj_end(j);
+}
+
 static void print_json(const char *state, const struct status *s, const char *agent_err)
 {
 	struct de_buf b = DE_BUF_INIT;
@@ -234,6 +271,7 @@ static void print_json(const char *state, const struct status *s, const char *ag
 		c->running ? de_json_uint(&j, c->cpu_ns / UINT64_C(1000000)) : de_json_null(&j);
 		de_json_key(&j, "rss_bytes");
 		c->running ? de_json_uint(&j, c->rss_bytes) : de_json_null(&j);
+		ledger_json(&j, c);
 		de_json_obj_end(&j);
 	}
 	de_json_arr_end(&j);
@@ -276,6 +314,19 @@ static void print_table(const char *state, const struct status *s, const char *a
 		       rss, de_buf_str(&cb));
 		de_buf_free(&cb);
 		de_buf_free(&src);
+	}
+	for (size_t i = 0; i < s->n; i++) {
+		const struct comp *c = &s->c[i];
+		const char *name = c->from_daemon ? ledger_state_name(c->ledger_state) : NULL;
+		if (!name)
+			continue;
+		printf("%s audit ledger: %s", c->name, name);
+		if (c->ledger_errno > 0)
+			printf(" (%s)", strerror(c->ledger_errno));
+		if (c->ledger_state != DE_IPC_LEDGER_NOT_OPEN)
+			printf(", %" PRIu64 " records, last checkpoint at %" PRIu64, c->ledger_records,
+			       c->ledger_checkpoint);
+		printf("\n");
 	}
 }
 

@@ -22,6 +22,7 @@
 #include "ipcconn.h"
 #include "log.h"
 #include "pidfile.h"
+#include "pmledger.h"
 #include "privdrop.h"
 #include "procmond.h"
 #include "sandbox.h"
@@ -84,6 +85,9 @@ struct pm {
 	double rate;
 	struct de_privdrop_result who;
 	char sock_path[4096], pid_path[4096];
+	struct de_pmledger led;    /* the audit ledger (pmledger.h) */
+	bool agent_ledger;         /* the agent negotiated DE_IPC_CAP_LEDGER */
+	char stop_why[128];        /* for the STOP record */
 };
 
 static int64_t mono_ns(void)
@@ -277,6 +281,7 @@ static void report_drops(struct pm *pm)
 	memset(pm->report, 0, sizeof(pm->report));
 	if (send_events(pm, &ev, 1, total)) {
 		log_warning("%s", detail);
+		de_pmledger_drops(&pm->led, pm->source, total, detail);
 		return;
 	}
 	/* The report was dropped too (and counted): try again next time. */
@@ -301,6 +306,8 @@ static void drain_queue(struct pm *pm)
 					pm->source_drops += ev->drops[k];
 		}
 		send_events(pm, c->ev, c->n, 0);
+		for (size_t i = 0; i < c->n; i++)
+			de_pmledger_event(&pm->led, &c->ev[i]);
 		struct de_evq_chunk *next = c->next;
 		de_evqueue_chunk_free(c);
 		c = next;
@@ -369,10 +376,27 @@ static void send_status(struct pm *pm)
 			  (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) * 1000ull,
 		.rss_bytes = rss_bytes(),
 	};
+	de_pmledger_status(&pm->led, &comp);
 	struct de_ipc_msg m = { .kind = DE_IPC_STATUS, .status = { .n = 1, .components = &comp } };
 	int r = de_ipc_conn_send(&pm->conn, &m);
 	if (r < 0 && r != -ENOBUFS)
 		conn_close(pm, strerror(-r));
+}
+
+/* A LedgerAppend from the agent (the only role this socket accepts): an
+ * alert or a rule set, when the ledger capability was negotiated. A
+ * refusal is logged and answered with an Error; the connection stays. */
+static void on_ledger_append(struct pm *pm, const struct de_ipc_ledger_append *a)
+{
+	int r = pm->agent_ledger ? de_pmledger_agent_append(&pm->led, a) : -EPROTO;
+	if (r == 0)
+		return;
+	const char *what = r == -EPERM ? "record type not allowed"
+			   : r == -EPROTO ? "ledger capability not negotiated"
+					  : "not recorded";
+	log_warning("procmond: agent (pid %d): LedgerAppend type %u refused: %s (%s)",
+		    (int)pm->conn.peer.pid, (unsigned)a->type, what, strerror(-r));
+	de_ipc_conn_send_error(&pm->conn, -r, what);
 }
 
 static int on_frame(const uint8_t *payload, size_t len, void *ud)
@@ -394,7 +418,11 @@ static int on_frame(const uint8_t *payload, size_t len, void *ud)
 			return -EPROTO;
 		}
 		struct de_ipc_msg ack = { .kind = DE_IPC_HELLO_ACK };
-		r = de_ipc_hello_answer(&m.hello, 1u << DE_IPC_ROLE_AGENT, OFFERED_CAPS, &ack.hello_ack);
+		uint64_t offer = OFFERED_CAPS;
+		if (de_pmledger_active(&pm->led))
+			offer |= DE_IPC_CAP_LEDGER;
+		r = de_ipc_hello_answer(&m.hello, 1u << DE_IPC_ROLE_AGENT, offer, &ack.hello_ack);
+		pm->agent_ledger = r >= 0 && (ack.hello_ack.caps & DE_IPC_CAP_LEDGER);
 		de_ipc_conn_send(&pm->conn, &ack);
 		if (r < 0) {
 			log_warning("procmond: peer pid %d refused: %s", (int)pm->conn.peer.pid,
@@ -418,6 +446,9 @@ static int on_frame(const uint8_t *payload, size_t len, void *ud)
 		return 0;
 	case DE_IPC_STATUS_REQUEST:
 		send_status(pm);
+		return 0;
+	case DE_IPC_LEDGER_APPEND:
+		on_ledger_append(pm, &m.ledger);
 		return 0;
 	default:
 		log_warning("procmond: agent (pid %d): unexpected %s", (int)pm->conn.peer.pid,
@@ -560,6 +591,7 @@ static void pm_free(struct pm *pm)
 		pthread_kill(pm->th, SIGTERM);
 		pthread_join(pm->th, NULL);
 	}
+	de_pmledger_close(&pm->led, pm->stop_why[0] ? pm->stop_why : "stopped");
 	de_collector_close(pm->col);
 	de_evqueue_free(&pm->q);
 	while (pm->head) {
@@ -597,6 +629,9 @@ static int loop(struct pm *pm)
 			}
 			timeout = (int)left;
 		}
+		int lt = de_pmledger_timeout_ms(&pm->led);
+		if (lt >= 0 && (timeout < 0 || lt < timeout))
+			timeout = lt;
 		struct epoll_event evs[8];
 		int n = epoll_wait(pm->epfd, evs, 8, timeout);
 		if (n < 0 && errno != EINTR)
@@ -605,14 +640,19 @@ static int loop(struct pm *pm)
 			switch (evs[i].data.u32) {
 			case K_SIGNAL: {
 				struct signalfd_siginfo si;
-				if (read(pm->sfd, &si, sizeof(si)) == sizeof(si))
+				if (read(pm->sfd, &si, sizeof(si)) == sizeof(si)) {
 					log_info("procmond: stopping on signal %u", si.ssi_signo);
+					snprintf(pm->stop_why, sizeof(pm->stop_why), "signal %u",
+						 si.ssi_signo);
+				}
 				return 0;
 			}
 			case K_DONE:
 				drain_queue(pm);
 				if (pm->th_ret < 0)
 					de_log_errno(DE_LOG_ERROR, pm->th_ret, "procmond: collector stopped");
+				snprintf(pm->stop_why, sizeof(pm->stop_why), "collector stopped: %s",
+					 pm->th_ret < 0 ? strerror(-pm->th_ret) : "end");
 				return pm->th_ret;
 			case K_QUEUE:
 				drain_queue(pm);
@@ -626,6 +666,7 @@ static int loop(struct pm *pm)
 				break;
 			}
 		}
+		de_pmledger_tick(&pm->led);
 	}
 }
 
@@ -704,6 +745,9 @@ int de_procmond_main(const struct de_procmond_opts *o)
 		pm->pid_path[0] = '\0';
 		goto out;
 	}
+	/* The audit ledger: key and files as root, files given to the daemon
+	 * user; a ledger that cannot be opened is logged and done without. */
+	de_pmledger_open(&pm->led, o->state_dir, pm->who.uid, o->cfg);
 
 	/* 3. Drop, keeping the parent-death signal `run` asked for (a uid
 	 * change clears it), then the seccomp allow-list. */
@@ -712,6 +756,7 @@ int de_procmond_main(const struct de_procmond_opts *o)
 	pid_t parent = getppid();
 	if ((r = de_privdrop(&po, &pm->who, why, sizeof(why))) < 0) {
 		log_error("procmond: privilege drop: %s", why);
+		de_pmledger_privdrop(&pm->led, r, &pm->who, why);
 		goto out;
 	}
 	if (pm->who.fell_back)
@@ -727,8 +772,10 @@ int de_procmond_main(const struct de_procmond_opts *o)
 	}
 	if ((r = de_sandbox_install(DE_SANDBOX_PROCMOND, why, sizeof(why))) < 0) {
 		log_error("procmond: %s", why);
+		de_pmledger_privdrop(&pm->led, r, &pm->who, why);
 		goto out;
 	}
+	de_pmledger_privdrop(&pm->led, 0, &pm->who, NULL);
 	struct de_buf caps = DE_BUF_INIT;
 	de_caps_format(pm->who.caps, &caps);
 	log_info("procmond: running as %s (uid %u), capabilities %s, seccomp on; socket %s",

@@ -17,7 +17,7 @@
 /* ComponentStatus scalars with the same name on both sides. */
 #define COMPONENT_SCALARS(X) \
 	X(pid) X(uid) X(cap_eff) X(events_per_sec) X(drops) X(queue_depth) X(uptime_ns) \
-	X(cpu_ns) X(rss_bytes)
+	X(cpu_ns) X(rss_bytes) X(ledger_state) X(ledger_errno) X(ledger_records) X(ledger_checkpoint)
 
 const char *de_ipc_kind_name(enum de_ipc_kind k)
 {

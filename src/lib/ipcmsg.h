@@ -97,7 +97,14 @@ struct de_ipc_component {
 	uint64_t cap_eff;
 	double events_per_sec;
 	uint64_t drops, queue_depth, uptime_ns, cpu_ns, rss_bytes;
+	/* procmond's audit ledger; all 0 when not reported (the agent) */
+	uint32_t ledger_state;    /* DE_IPC_LEDGER_* */
+	int32_t ledger_errno;     /* positive errno for NOT_OPEN and STOPPED */
+	uint64_t ledger_records, ledger_checkpoint;
 };
+
+enum { DE_IPC_LEDGER_UNKNOWN = 0, DE_IPC_LEDGER_RECORDING, DE_IPC_LEDGER_NOT_OPEN,
+       DE_IPC_LEDGER_STOPPED };
 
 struct de_ipc_status {
 	size_t n;

@@ -31,6 +31,9 @@ static const char *const procmond_syscalls[] = {
 	"fdatasync", "ftruncate", "fallocate", "renameat", "renameat2", "unlinkat", "mkdirat",
 	"fchmod", "fchown", "access", "faccessat", "faccessat2", "dup", "dup3", "pipe2",
 	"fadvise64", /* the hash worker reads executables once, sequentially */
+	/* as mkdirat and fchown: reopening the audit ledger after an error
+	 * (mkdir(2) of its directories, its files' group) */
+	"mkdir", "fchownat",
 	/* memory */
 	"mmap", "munmap", "mremap", "mprotect", "madvise", "brk",
 	/* the audit ledger: its writer lock, the signing key's locked memory */

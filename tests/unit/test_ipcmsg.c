@@ -198,7 +198,8 @@ static void test_small_messages(void **state)
 	struct de_ipc_component comp[2] = {
 		{ .component = "procmond", .source = "ebpf", .pid = 10, .uid = 0, .cap_eff = 0x4,
 		  .events_per_sec = 1234.5, .drops = 2, .queue_depth = 4096, .uptime_ns = 9,
-		  .cpu_ns = 8, .rss_bytes = 7 },
+		  .cpu_ns = 8, .rss_bytes = 7, .ledger_state = DE_IPC_LEDGER_STOPPED,
+		  .ledger_errno = EIO, .ledger_records = 1ULL << 33, .ledger_checkpoint = 5 },
 		{ .component = "agent", .source = "", .pid = 11, .uid = 999 },
 	};
 	struct de_ipc_msg st = { .kind = DE_IPC_STATUS, .status = { .n = 2, .components = comp } };
@@ -210,7 +211,12 @@ static void test_small_messages(void **state)
 	assert_true(out.status.components[0].events_per_sec == 1234.5);
 	assert_int_equal(out.status.components[0].queue_depth, 4096);
 	assert_int_equal(out.status.components[0].rss_bytes, 7);
+	assert_int_equal(out.status.components[0].ledger_state, DE_IPC_LEDGER_STOPPED);
+	assert_int_equal(out.status.components[0].ledger_errno, EIO);
+	assert_int_equal(out.status.components[0].ledger_records, 1ULL << 33);
+	assert_int_equal(out.status.components[0].ledger_checkpoint, 5);
 	assert_int_equal(out.status.components[1].uid, 999);
+	assert_int_equal(out.status.components[1].ledger_state, DE_IPC_LEDGER_UNKNOWN);
 
 	struct de_ipc_msg req = { .kind = DE_IPC_STATUS_REQUEST };
 	assert_int_equal(round_trip(&req, NULL, a, &out), 0);
