@@ -4,8 +4,9 @@ issue 4's daemons): processes executed from /tmp are seen by procmond,
 stored by the agent, matched by the built-in rule DE-PATH-001, committed
 as alerts and delivered to a file sink configured with --config and to
 the terminal; `alerts list` and `sinks status` agree; `rules reload`
-reloads the running agent; the exec-to-alert latency of each one is
-measured (store exec time to alert time) and printed. Needs root."""
+reloads the running agent; procmond's audit ledger verifies and holds the alerts
+and the rule set; the exec-to-alert latency of each one is measured
+(store exec time to alert time) and printed. Needs root."""
 import json
 import os
 import pwd
@@ -137,6 +138,17 @@ def main():
             run.kill()
             rc = None
         ok(rc == 0, "run stops cleanly on SIGTERM", open(log.name).read()[-1500:])
+        # the audit ledger procmond wrote: intact, with the alerts the agent
+        # handed over and the rule set that was running
+        v = de("audit", "verify", "--state-dir", state)
+        ok(v.returncode == 0, "audit verify: the ledger is intact", v.stdout + v.stderr)
+        sh = de("audit", "show", "--json", "--state-dir", state)
+        recs = [json.loads(x) for x in sh.stdout.decode().splitlines() if x.strip()]
+        types = [r.get("type") for r in recs]
+        text = sh.stdout.decode()
+        ok(types.count("alert") >= N and text.count("de-detect-marker-") >= N,
+           f"the ledger holds the {N} alerts", f"{types[-40:]} {sh.stderr!r}")
+        ok("ruleset" in types, "the ledger records the rule set that ran", str(types[-40:]))
         shutil.rmtree(tmp, ignore_errors=True)
 
 
