@@ -15,9 +15,18 @@
  * request) and the file buffer it came from is wiped. The header line
  * handed to curl lives for one request and is wiped after it. The token
  * never appears in a log line or an error.
+ *
+ * libcurl is loaded with dlopen() when the first webhook sink opens, not
+ * linked: its dependency tree (about 30 libraries: GnuTLS, Kerberos,
+ * LDAP, SSH, ...) would otherwise be mapped into every daemoneye process,
+ * ps and procmond included, and cost them megabytes of RSS. The resolved
+ * function table is written once (pthread_once) and read-only after.
  */
+#define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
+#include <dlfcn.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <sodium.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +35,76 @@
 #include "emit.h"
 #include "log.h"
 #include "sink.h"
+
+/* The libcurl functions this sink calls, resolved from libcurl.so.4. */
+static struct {
+	bool ok;
+	char err[256];
+	CURLcode (*global_init)(long);
+	CURL *(*easy_init)(void);
+	CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+	CURLcode (*easy_perform)(CURL *);
+	CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+	void (*easy_cleanup)(CURL *);
+	const char *(*easy_strerror)(CURLcode);
+	void (*free)(void *);
+	struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+	void (*slist_free_all)(struct curl_slist *);
+	CURLU *(*url)(void);
+	void (*url_cleanup)(CURLU *);
+	CURLUcode (*url_get)(const CURLU *, CURLUPart, char **, unsigned int);
+	CURLUcode (*url_set)(CURLU *, CURLUPart, const char *, unsigned int);
+} cu;
+static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
+
+static void cu_load(void)
+{
+	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+	if (!h) {
+		snprintf(cu.err, sizeof(cu.err), "loading libcurl: %s", dlerror());
+		return;
+	}
+	static const struct {
+		const char *name;
+		size_t off;
+	} fns[] = {
+#define FN(f, n) { n, offsetof(__typeof__(cu), f) }
+		FN(global_init, "curl_global_init"), FN(easy_init, "curl_easy_init"),
+		FN(easy_setopt, "curl_easy_setopt"), FN(easy_perform, "curl_easy_perform"),
+		FN(easy_getinfo, "curl_easy_getinfo"), FN(easy_cleanup, "curl_easy_cleanup"),
+		FN(easy_strerror, "curl_easy_strerror"), FN(free, "curl_free"),
+		FN(slist_append, "curl_slist_append"), FN(slist_free_all, "curl_slist_free_all"),
+		FN(url, "curl_url"), FN(url_cleanup, "curl_url_cleanup"), FN(url_get, "curl_url_get"),
+		FN(url_set, "curl_url_set"),
+#undef FN
+	};
+	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
+		void *f = dlsym(h, fns[i].name);
+		if (!f) {
+			snprintf(cu.err, sizeof(cu.err), "libcurl has no %s", fns[i].name);
+			return; /* the handle stays open: harmless, and nothing uses it */
+		}
+		memcpy((char *)&cu + fns[i].off, &f, sizeof(f));
+	}
+	cu.ok = true;
+}
+
+#define curl_global_init (cu.global_init)
+#define curl_easy_init (cu.easy_init)
+#undef curl_easy_setopt
+#define curl_easy_setopt (cu.easy_setopt)
+#define curl_easy_perform (cu.easy_perform)
+#undef curl_easy_getinfo
+#define curl_easy_getinfo (cu.easy_getinfo)
+#define curl_easy_cleanup (cu.easy_cleanup)
+#define curl_easy_strerror (cu.easy_strerror)
+#define curl_free (cu.free)
+#define curl_slist_append (cu.slist_append)
+#define curl_slist_free_all (cu.slist_free_all)
+#define curl_url (cu.url)
+#define curl_url_cleanup (cu.url_cleanup)
+#define curl_url_get (cu.url_get)
+#define curl_url_set (cu.url_set)
 
 struct webhook {
 	CURL *curl;
@@ -123,6 +202,12 @@ static int wh_open(struct de_sink *s, char *why, size_t why_len)
 	if (!w)
 		return -ENOMEM;
 	s->priv = w;
+	pthread_once(&cu_once, cu_load);
+	if (!cu.ok) {
+		de_why(why, why_len, "%s (Debian package libcurl4)", cu.err);
+		free(w);
+		return -ELIBACC;
+	}
 	if (sodium_init() < 0 || curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK) {
 		de_why(why, why_len, "initialising libsodium or libcurl failed");
 		return -EIO;
