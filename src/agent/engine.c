@@ -171,7 +171,7 @@ fail:
 /* The window, materialized once per evaluation: a TEMP table named like
  * the published view shadows it for every rule compiled on this
  * connection (unqualified names resolve to temp first), so each rule scans
- * an in-memory copy of the new rows (indexed by type) instead of joining
+ * an in-memory copy of the new rows (clustered by type) instead of joining
  * the store's tables again. Created, and its two statements compiled,
  * before the guard is installed: they are the engine's, not a rule's. */
 static int setup_rule_db(sqlite3 *db, void *ud)
