@@ -35,8 +35,9 @@
  * events), so a trickle of events does not pay a commit each. */
 #define COMMIT_DELAY_MS 25
 #define COMMIT_EVENTS 4096
-#define AGENT_CAPS \
-	(DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL | DE_IPC_CAP_STATUS | DE_IPC_CAP_ACK | DE_IPC_CAP_LEDGER)
+#define AGENT_CAPS                                                                           \
+	(DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL | DE_IPC_CAP_STATUS | DE_IPC_CAP_ACK |   \
+	 DE_IPC_CAP_LEDGER | DE_IPC_CAP_CHECKPOINT)
 
 enum { K_SIGNAL = 1, K_LISTEN, K_PM, K_CLIENT = 100 };
 enum { S_NONE = 0, S_HELLO, S_READY };
@@ -387,6 +388,10 @@ static int on_pm_frame(const uint8_t *payload, size_t len, void *ud)
 			a->status_pending = false;
 			answer_status(a);
 		}
+		return 0;
+	case DE_IPC_LEDGER_CHECKPOINT:
+		if (a->det)
+			de_agentdet_checkpoint(a->det, m.note);
 		return 0;
 	case DE_IPC_ERROR:
 		log_warning("agent: procmond: error %d: %s", m.error.code,

@@ -2,14 +2,20 @@
 #include "agentdet.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "buf.h"
 #include "engine.h"
+#include "fileio.h"
 #include "hash.h"
+#include "ledger_note.h"
 #include "ledger_rec.h"
 #include "log.h"
 #include "outbox.h"
@@ -35,6 +41,9 @@ struct de_agentdet {
 	struct de_outbox *ob;
 	struct de_engine *eng;       /* NULL: detection off */
 	char overrides[4096];
+	char hostname[256];
+	char host_id[40];            /* /etc/machine-id, "" when unknown */
+	bool kick_after_commit;      /* a checkpoint joined the agent's open transaction */
 	const char *dirs[3];
 	uint64_t alerts;
 	/* alerts of the evaluation in progress, for the ledger after commit */
@@ -106,9 +115,28 @@ static int open_engine(struct de_agentdet *d, char *why, size_t why_len)
 		.rules = { .dirs = d->dirs, .overrides = d->overrides },
 		.on_alert = on_alert,
 		.write_alert = write_alert,
+		.hostname = d->hostname[0] ? d->hostname : NULL,
+		.host_id = d->host_id[0] ? d->host_id : NULL,
 		.ud = d,
 	};
 	return de_engine_open(&eo, &d->eng, why, why_len);
+}
+
+/* The host's identity for alerts: its name, and /etc/machine-id (the
+ * systemd machine id: 32 lowercase hex, stable across reboots). */
+static void host_identity(struct de_agentdet *d)
+{
+	if (gethostname(d->hostname, sizeof(d->hostname) - 1) < 0)
+		d->hostname[0] = 0;
+	char buf[64];
+	ssize_t n = de_read_file_at(AT_FDCWD, "/etc/machine-id", buf, sizeof(buf));
+	size_t k = n >= 32 ? strspn(buf, "0123456789abcdef") : 0;
+	if (k == 32 && (buf[32] == '\n' || buf[32] == 0)) {
+		memcpy(d->host_id, buf, 32);
+		d->host_id[32] = 0;
+	} else {
+		log_warning("agent: /etc/machine-id is missing or malformed: alerts carry no host id");
+	}
 }
 
 int de_agentdet_open(const struct de_agentdet_opts *o, struct de_agentdet **out, char *why,
@@ -118,6 +146,7 @@ int de_agentdet_open(const struct de_agentdet_opts *o, struct de_agentdet **out,
 	if (!d)
 		return -ENOMEM;
 	d->o = *o;
+	host_identity(d);
 	char err[1024];
 	int r = de_sinks_cfg_load_default(&d->sinks, o->config_file, err, sizeof(err));
 	if (r == 0 && d->sinks.n == 0)
@@ -176,6 +205,10 @@ void de_agentdet_close(struct de_agentdet *d)
 
 int de_agentdet_on_commit(struct de_agentdet *d, int64_t last_event_id)
 {
+	if (d->kick_after_commit) {
+		d->kick_after_commit = false;
+		de_outbox_kick(d->ob);
+	}
 	if (!d->eng)
 		return 0;
 	int r = de_engine_on_commit(d->eng, last_event_id);
@@ -267,4 +300,53 @@ void de_agentdet_stats(struct de_agentdet *d, struct de_agentdet_stats *st)
 	st->rules = d->eng ? de_engine_rule_count(d->eng) : 0;
 	st->alerts = d->alerts;
 	st->pending = de_outbox_pending(d->ob);
+}
+
+int de_agentdet_checkpoint(struct de_agentdet *d, const char *note)
+{
+	struct de_checkpoint cp;
+	size_t len = 0;
+	char why[256];
+	int r = de_checkpoint_parse(note, strlen(note), &cp, &len, why, sizeof(why));
+	if (r < 0) {
+		log_warning("agent: procmond sent a checkpoint that does not parse: %s", why);
+		return r;
+	}
+	char text[DE_NOTE_MAX + 1], key[64];
+	memcpy(text, note, len);
+	text[len] = 0;
+	snprintf(key, sizeof(key), "tree_size=%" PRIu64, cp.size);
+	struct de_alert a = {
+		.time_ns = realtime_ns(),
+		.rule_id = DE_ALERT_CHECKPOINT_RULE,
+		.rule_name = "Audit ledger checkpoint",
+		.severity = DE_SEV_INFO,
+		.hostname = d->hostname[0] ? d->hostname : NULL,
+		.host_id = d->host_id[0] ? d->host_id : NULL,
+		.dedup_key = key,
+		.checkpoint = text,
+	};
+	de_alert_content_id(text, len, a.id);
+	sqlite3 *db = de_store_db(d->o.store);
+	bool own = sqlite3_get_autocommit(db) != 0;
+	if (own && sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK) {
+		log_warning("agent: checkpoint of tree size %" PRIu64 " not queued: %s", cp.size,
+			    sqlite3_errmsg(db));
+		return -EIO;
+	}
+	r = de_outbox_queue(d->ob, &a);
+	if (own) {
+		if (r >= 0 && sqlite3_exec(db, "COMMIT", NULL, NULL, NULL) != SQLITE_OK)
+			r = -EIO;
+		if (r < 0)
+			sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
+		else if (r > 0)
+			de_outbox_kick(d->ob);
+	} else if (r > 0) {
+		d->kick_after_commit = true;
+	}
+	if (r < 0)
+		de_log_errno(DE_LOG_WARNING, r, "agent: checkpoint of tree size %" PRIu64 " not queued",
+			     cp.size);
+	return r;
 }

@@ -20,7 +20,11 @@
  *
  * A rule set that does not load at start (a bad file in a rules
  * directory) leaves detection off, said loudly at start and in every
- * reload attempt; ingestion goes on. Reload (SIGHUP) is atomic: a bad
+ * reload attempt; ingestion goes on.
+ *
+ * Audit checkpoints: procmond hands each new signed checkpoint of the
+ * ledger to the agent, which publishes it through the sinks like an
+ * alert (de_agentdet_checkpoint). Reload (SIGHUP) is atomic: a bad
  * file keeps the running rules.
  */
 #ifndef DE_AGENTDET_H
@@ -73,6 +77,17 @@ int de_agentdet_reload(struct de_agentdet *d);
  * calls it when procmond's ledger becomes reachable and after every
  * reload, so the ledger says which rules were running when. */
 void de_agentdet_announce(struct de_agentdet *d);
+
+/* procmond's latest signed audit checkpoint (its note text): queued as
+ * an alert of rule DE-AUDIT-CHECKPOINT for every sink that publishes
+ * checkpoints (sinkcfg.h `checkpoints`), so a copy leaves the host. The
+ * alert id derives from the note, so the same checkpoint sent again (on
+ * every reconnect) is queued once. Committed at once when the agent has
+ * no transaction open, else with the agent's next commit (a failed
+ * commit loses it; the next checkpoint, at most checkpoint_ms later,
+ * covers everything it did). Returns 1 queued, 0 already queued, or a
+ * negative errno (logged). */
+int de_agentdet_checkpoint(struct de_agentdet *d, const char *note);
 
 /* For status output: rules running (0 when detection is off), alerts
  * raised since start, deliveries pending over every sink. */

@@ -85,6 +85,8 @@ int de_alertdb_insert(struct de_alertdb *d, const struct de_alert *a, int64_t *s
 	if (a->proc.present)
 		de_buf_printf(&sum, ": pid %d %s", (int)a->proc.pid,
 			      a->proc.exe ? a->proc.exe : a->proc.comm ? a->proc.comm : "");
+	else if (a->checkpoint && a->dedup_key)
+		de_buf_printf(&sum, ": %s", a->dedup_key);
 	int r = json.err ? json.err : sum.err;
 	if (r < 0)
 		goto out;

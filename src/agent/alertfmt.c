@@ -14,6 +14,7 @@
 #include "alertfmt.h"
 #include "de_build.h"
 #include "emit.h"
+#include "hash.h"
 #include "log.h"
 
 /* Characters that get a backslash in a format (besides '\' itself). */
@@ -65,6 +66,22 @@ void de_leef_value(struct de_buf *b, const char *s, size_t n, bool header)
 	escape(b, s, n, header ? ESC_PIPE : 0);
 }
 
+/* Text of a UUID of version `ver` (RFC 9562) from 16 bytes. */
+static void format_uuid(uint8_t r[16], unsigned ver, char id[DE_ALERT_ID_LEN])
+{
+	r[6] = (uint8_t)((r[6] & 0x0f) | (ver << 4));
+	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	for (int i = 0; i < 16; i++) {
+		if (i == 4 || i == 6 || i == 8 || i == 10)
+			id[o++] = '-';
+		id[o++] = hex[r[i] >> 4];
+		id[o++] = hex[r[i] & 15];
+	}
+	id[o] = 0;
+}
+
 int de_alert_new_id(char id[DE_ALERT_ID_LEN])
 {
 	uint8_t r[16];
@@ -78,18 +95,15 @@ int de_alert_new_id(char id[DE_ALERT_ID_LEN])
 		}
 		got += (size_t)n;
 	}
-	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40); /* version 4 */
-	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80); /* RFC 4122 variant */
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-	for (int i = 0; i < 16; i++) {
-		if (i == 4 || i == 6 || i == 8 || i == 10)
-			id[o++] = '-';
-		id[o++] = hex[r[i] >> 4];
-		id[o++] = hex[r[i] & 15];
-	}
-	id[o] = 0;
+	format_uuid(r, 4, id);
 	return 0;
+}
+
+void de_alert_content_id(const void *data, size_t n, char id[DE_ALERT_ID_LEN])
+{
+	uint8_t h[32];
+	de_blake3(data, n, h, sizeof(h));
+	format_uuid(h, 8, id);
 }
 
 int de_alert_cef_severity(enum de_severity s)
@@ -218,6 +232,10 @@ void de_alert_json(struct de_buf *b, const struct de_alert *a)
 	de_json_cstr(&j, a->container_id);
 	de_json_key(&j, "dedup_key");
 	de_json_cstr(&j, a->dedup_key);
+	if (a->checkpoint) {
+		de_json_key(&j, "checkpoint");
+		de_json_cstr(&j, a->checkpoint);
+	}
 	de_json_obj_end(&j);
 }
 
@@ -306,6 +324,10 @@ void de_alert_cef(struct de_buf *b, const struct de_alert *a)
 		kv_str(&k, "cs5Label", "containerId");
 		kv_str(&k, "cs5", a->container_id);
 	}
+	if (a->checkpoint) {
+		kv_str(&k, "cs6Label", "ledgerCheckpoint");
+		kv_str(&k, "cs6", a->checkpoint);
+	}
 	kv_str(&k, "fileHash", a->sha256);
 }
 
@@ -338,6 +360,7 @@ void de_alert_leef(struct de_buf *b, const struct de_alert *a)
 	kv_mitre(&k, "mitre", a);
 	kv_str(&k, "containerId", a->container_id);
 	kv_str(&k, "sha256", a->sha256);
+	kv_str(&k, "checkpoint", a->checkpoint);
 }
 
 /* ---- RFC 5424 ---------------------------------------------------------- */

@@ -55,12 +55,21 @@ struct de_alert {
 	const char *hostname, *host_id;
 	struct de_alert_proc proc, parent, grandparent;
 	const char *sha256, *blake3, *container_id, *dedup_key;
+	/* An audit ledger checkpoint published through the sinks (the signed
+	 * note's text; rule DE_ALERT_CHECKPOINT_RULE, no process), or NULL. */
+	const char *checkpoint;
 };
+
+#define DE_ALERT_CHECKPOINT_RULE "DE-AUDIT-CHECKPOINT"
 
 enum de_alert_format { DE_AF_JSON = 1, DE_AF_CEF, DE_AF_LEEF };
 
 /* A fresh random UUID v4 (getrandom). Returns 0 or a negative errno. */
 int de_alert_new_id(char id[DE_ALERT_ID_LEN]);
+
+/* A UUID v8 derived from content (BLAKE3 of data): the same content
+ * always gets the same id, so queuing it twice is one alert. */
+void de_alert_content_id(const void *data, size_t n, char id[DE_ALERT_ID_LEN]);
 
 /* CEF severity 0-10 and syslog severity (RFC 5424, 0-7) of a severity. */
 int de_alert_cef_severity(enum de_severity s);

@@ -518,7 +518,7 @@ static int queue_one(struct de_outbox *ob, struct de_alertdb *adb, const struct 
 		return r;
 	for (size_t k = 0; k < ob->n; k++) {
 		const struct worker *w = &ob->w[k];
-		if (a->severity < w->cfg->min_severity)
+		if (!de_sink_wants(w->cfg, a))
 			continue;
 		de_buf_reset(b);
 		if (!w->sink->plain_json)

@@ -84,6 +84,8 @@ static void render_human(const struct de_sink *s, const struct de_alert *a, stru
 		}
 		de_buf_puts(b, " cmd=");
 		put_cmdline(b, &a->proc);
+	} else if (a->checkpoint && a->dedup_key) {
+		de_buf_printf(b, " %s", a->dedup_key);
 	}
 	de_buf_printf(b, " id=%s", a->id);
 }

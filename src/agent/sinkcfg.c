@@ -66,6 +66,7 @@ enum key_id {
 	K_NAME, K_TYPE, K_MINSEV, K_RATE, K_BURST, K_ATTEMPTS, K_RBASE, K_RMAX, K_BFAIL, K_BCOOL,
 	K_TIMEOUT, K_FORMAT, K_PATH, K_MAXBYTES, K_KEEP, K_FSYNC, K_ADDRESS, K_PROTOCOL,
 	K_FACILITY, K_CA, K_SERVER, K_URL, K_HEADERS, K_TFILE, K_TENV, K_VERIFY, K_ARGV,
+	K_CHECKPOINTS,
 };
 
 static const struct skey {
@@ -100,6 +101,7 @@ static const struct skey {
 	[K_TENV] = { "token_env", T(DE_SINK_WEBHOOK), 0 },
 	[K_VERIFY] = { "tls_verify", T(DE_SINK_WEBHOOK), 0 },
 	[K_ARGV] = { "argv", T(DE_SINK_EXEC), 0 },
+	[K_CHECKPOINTS] = { "checkpoints", T_ALL, 0 },
 };
 
 static void sink_free(struct de_sink_cfg *s)
@@ -303,6 +305,11 @@ static int set_key(struct de_yaml *y, struct de_sink_cfg *s, enum key_id id, con
 			return FAIL(y, v->start_mark, "tls_verify: expected true or false");
 		s->tls_verify = str[0] == 't';
 		return 0;
+	case K_CHECKPOINTS:
+		if (strcmp(str, "true") && strcmp(str, "false"))
+			return FAIL(y, v->start_mark, "checkpoints: expected true or false");
+		s->checkpoints = str[0] == 't' ? 1 : 0;
+		return 0;
 	case K_PATH: return dup_str(y, v, k->name, &s->path);
 	case K_ADDRESS: return dup_str(y, v, k->name, &s->address);
 	case K_CA: return dup_str(y, v, k->name, &s->ca_file);
@@ -328,6 +335,7 @@ static void defaults(struct de_sink_cfg *s)
 	s->format = DE_AF_JSON;
 	s->facility = 13;
 	s->tls_verify = true;
+	s->checkpoints = -1;
 }
 
 /* One sink: a mapping (its MAPPING_START is `start`). The type must be
@@ -573,4 +581,11 @@ int de_sinks_cfg_load_default(struct de_sinks_cfg *out, const char *explicit, ch
 			return r;
 	}
 	return load_optional(out, DE_SYSCONFDIR "/daemoneye.yaml", &found, err, errlen);
+}
+
+bool de_sink_wants(const struct de_sink_cfg *c, const struct de_alert *a)
+{
+	if (a->checkpoint)
+		return c->checkpoints < 0 ? c->type != DE_SINK_STDOUT : c->checkpoints > 0;
+	return a->severity >= c->min_severity;
 }

@@ -15,6 +15,8 @@
  *         type: syslog           # stdout | file | syslog | webhook | exec
  *         min_severity: medium   # alerts below are not queued for this sink
  *         rate_limit: 100        # alerts/s (0: unlimited); excess waits, never dropped
+ *         checkpoints: true      # also publish the audit ledger's signed
+ *                                # checkpoints (default: every type but stdout)
  *         ...                    # the type's own keys, retry policy keys
  */
 #ifndef DE_SINKCFG_H
@@ -41,6 +43,8 @@ struct de_sink_cfg {
 	enum de_sink_type type;
 	unsigned line;               /* 1-based line of the sink in the file */
 	enum de_severity min_severity;
+	int checkpoints;             /* publish audit checkpoints: 1, 0, -1 default
+				      * (every type but stdout) */
 	uint32_t rate_limit;         /* alerts per second, 0: unlimited */
 	uint32_t burst;              /* token bucket size (default: rate_limit) */
 	/* delivery policy */
@@ -99,5 +103,10 @@ void de_sinks_cfg_free(struct de_sinks_cfg *c);
 const struct de_sink_cfg *de_sinks_cfg_find(const struct de_sinks_cfg *c, const char *name);
 
 const char *de_sink_type_name(enum de_sink_type t);
+
+/* Does sink c take alert a? Alerts: severity >= min_severity; audit
+ * checkpoints (a->checkpoint): the sink's `checkpoints` setting, whatever
+ * min_severity says. */
+bool de_sink_wants(const struct de_sink_cfg *c, const struct de_alert *a);
 
 #endif

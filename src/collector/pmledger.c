@@ -34,6 +34,26 @@ static int note(struct de_pmledger *pl, int r, const char *what)
 	return r;
 }
 
+/* de_ledger_opts.on_checkpoint: keep the latest note. */
+static void on_checkpoint(void *arg, const char *note, size_t len)
+{
+	struct de_pmledger *pl = arg;
+	if (len > DE_IPC_NOTE_MAX) {
+		log_warning("procmond: audit ledger: a %zu-byte checkpoint note is too long to publish",
+			    len);
+		return;
+	}
+	memcpy(pl->note, note, len);
+	pl->note[len] = '\0';
+	pl->note_gen++;
+}
+
+const char *de_pmledger_note(const struct de_pmledger *pl, uint64_t *gen)
+{
+	*gen = pl->note_gen;
+	return pl->note;
+}
+
 static int sec(struct de_pmledger *pl, uint32_t type, const struct de_ledger_sec *s,
 	       const char *what)
 {
@@ -84,7 +104,8 @@ int de_pmledger_open(struct de_pmledger *pl, const char *state_dir, uid_t owner,
 	}
 	if (created)
 		log_info("procmond: audit ledger: generated a new signing key in %s", keys);
-	struct de_ledger_opts lo = { .component = "procmond", .set_owner = true, .owner = owner };
+	struct de_ledger_opts lo = { .component = "procmond", .set_owner = true, .owner = owner,
+				     .on_checkpoint = on_checkpoint, .arg = pl };
 	char why[512];
 	pl->l = de_ledger_open(state_dir, pl->key, &lo, why, sizeof(why));
 	if (!pl->l) {
@@ -214,7 +235,8 @@ static void suspend(struct de_pmledger *pl)
  * tail and records the repair. */
 static void reopen(struct de_pmledger *pl)
 {
-	struct de_ledger_opts lo = { .component = "procmond" };
+	struct de_ledger_opts lo = { .component = "procmond", .on_checkpoint = on_checkpoint,
+				     .arg = pl };
 	char why[512];
 	pl->l = de_ledger_open(pl->state_dir, pl->key, &lo, why, sizeof(why));
 	if (!pl->l) {

@@ -11,6 +11,10 @@
  * fallback reasons), every exec, fork and exit event, DROPS (the
  * collector's and procmond's own), the agent's alerts and rule sets, STOP.
  *
+ * Every checkpoint note (at open, every 60 s or 100000 records, at close)
+ * is kept (de_pmledger_note) for procmond to hand to the agent, which
+ * publishes it through the alert sinks so a copy leaves the host.
+ *
  * Trade-offs: a ledger that cannot be opened (damage inside a checkpoint:
  * EUCLEAN, another writer, no key) does not stop monitoring: procmond logs
  * it as an error and runs without a ledger (de_pmledger_state says so).
@@ -53,6 +57,11 @@ struct de_pmledger {
 	int64_t retry_ns;     /* after a sticky error: when to reopen (CLOCK_MONOTONIC) */
 	uint64_t last_records, last_checkpoint; /* as of the error */
 	const struct de_config *cfg; /* until recorded by de_pmledger_privdrop */
+	/* The latest signed checkpoint note (for the agent to publish through
+	 * the alert sinks), and a count of notes seen: a new value means a new
+	 * note to send. */
+	char note[DE_IPC_NOTE_MAX + 1];
+	uint64_t note_gen;
 };
 
 /* As root, before the drop: load or create the key in STATE/keys, open the
@@ -95,6 +104,10 @@ void de_pmledger_tick(struct de_pmledger *pl);
 /* STOP (with detail), close (final checkpoint), free the key. Safe when
  * nothing was opened. */
 void de_pmledger_close(struct de_pmledger *pl, const char *detail);
+
+/* The latest checkpoint note ("" before the first) and its generation
+ * (changes with every new checkpoint). */
+const char *de_pmledger_note(const struct de_pmledger *pl, uint64_t *gen);
 
 /* Fill the ledger fields of procmond's status component (ipcmsg.h). */
 void de_pmledger_status(const struct de_pmledger *pl, struct de_ipc_component *c);

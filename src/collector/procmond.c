@@ -87,6 +87,8 @@ struct pm {
 	char sock_path[4096], pid_path[4096];
 	struct de_pmledger led;    /* the audit ledger (pmledger.h) */
 	bool agent_ledger;         /* the agent negotiated DE_IPC_CAP_LEDGER */
+	bool agent_cp;             /* ... and DE_IPC_CAP_CHECKPOINT */
+	uint64_t note_sent;        /* generation of the last checkpoint note sent to it */
 	char stop_why[128];        /* for the STOP record */
 };
 
@@ -399,6 +401,23 @@ static void on_ledger_append(struct pm *pm, const struct de_ipc_ledger_append *a
 	de_ipc_conn_send_error(&pm->conn, -r, what);
 }
 
+/* Hand the ledger's latest checkpoint note to the agent (to publish it
+ * through the alert sinks) when it is new to this connection. A full
+ * output buffer is retried after the next tick. */
+static void send_note(struct pm *pm)
+{
+	uint64_t gen;
+	const char *note = de_pmledger_note(&pm->led, &gen);
+	if (pm->state != C_READY || !pm->agent_cp || gen == pm->note_sent || !*note)
+		return;
+	struct de_ipc_msg m = { .kind = DE_IPC_LEDGER_CHECKPOINT, .note = note };
+	int r = de_ipc_conn_send(&pm->conn, &m);
+	if (r >= 0)
+		pm->note_sent = gen;
+	else if (r != -ENOBUFS)
+		conn_close(pm, strerror(-r));
+}
+
 static int on_frame(const uint8_t *payload, size_t len, void *ud)
 {
 	struct pm *pm = ud;
@@ -420,9 +439,11 @@ static int on_frame(const uint8_t *payload, size_t len, void *ud)
 		struct de_ipc_msg ack = { .kind = DE_IPC_HELLO_ACK };
 		uint64_t offer = OFFERED_CAPS;
 		if (de_pmledger_active(&pm->led))
-			offer |= DE_IPC_CAP_LEDGER;
+			offer |= DE_IPC_CAP_LEDGER | DE_IPC_CAP_CHECKPOINT;
 		r = de_ipc_hello_answer(&m.hello, 1u << DE_IPC_ROLE_AGENT, offer, &ack.hello_ack);
 		pm->agent_ledger = r >= 0 && (ack.hello_ack.caps & DE_IPC_CAP_LEDGER);
+		pm->agent_cp = r >= 0 && (ack.hello_ack.caps & DE_IPC_CAP_CHECKPOINT);
+		pm->note_sent = 0;
 		de_ipc_conn_send(&pm->conn, &ack);
 		if (r < 0) {
 			log_warning("procmond: peer pid %d refused: %s", (int)pm->conn.peer.pid,
@@ -438,6 +459,7 @@ static int on_frame(const uint8_t *payload, size_t len, void *ud)
 		if (pm->had_agent)
 			pm->need_resync = true;
 		pm->had_agent = true;
+		send_note(pm);
 		return 0;
 	}
 	switch (m.kind) {
@@ -667,6 +689,7 @@ static int loop(struct pm *pm)
 			}
 		}
 		de_pmledger_tick(&pm->led);
+		send_note(pm);
 	}
 }
 

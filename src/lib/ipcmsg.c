@@ -30,6 +30,7 @@ const char *de_ipc_kind_name(enum de_ipc_kind k)
 	case DE_IPC_ACK: return "ack";
 	case DE_IPC_ERROR: return "error";
 	case DE_IPC_LEDGER_APPEND: return "ledger_append";
+	case DE_IPC_LEDGER_CHECKPOINT: return "ledger_checkpoint";
 	}
 	return "unknown";
 }
@@ -237,6 +238,18 @@ static int msg_to_pb(const struct de_ipc_msg *msg, const struct de_ipc_limits *l
 		env->msg_case = DAEMONEYE__V1__ENVELOPE__MSG_LEDGER_APPEND;
 		return 0;
 	}
+	case DE_IPC_LEDGER_CHECKPOINT: {
+		if (!msg->note || !*msg->note || strnlen(msg->note, DE_IPC_NOTE_MAX + 1) > DE_IPC_NOTE_MAX)
+			return -EINVAL;
+		Daemoneye__V1__LedgerCheckpoint *m = de_arena_alloc(a, sizeof(*m));
+		if (!m)
+			return -ENOMEM;
+		daemoneye__v1__ledger_checkpoint__init(m);
+		put_text(&m->note, msg->note, DE_IPC_NOTE_MAX);
+		env->ledger_checkpoint = m;
+		env->msg_case = DAEMONEYE__V1__ENVELOPE__MSG_LEDGER_CHECKPOINT;
+		return 0;
+	}
 	}
 	return -EINVAL;
 }
@@ -399,6 +412,10 @@ static int msg_from_pb(const Daemoneye__V1__Envelope *env, const struct de_ipc_l
 		m->ledger.payload = p;
 		return get_text(a, &l->key, DE_IPC_NAME_MAX, &m->ledger.key);
 	}
+	case DAEMONEYE__V1__ENVELOPE__MSG_LEDGER_CHECKPOINT:
+		m->kind = DE_IPC_LEDGER_CHECKPOINT;
+		BAD(env->ledger_checkpoint->note.len == 0);
+		return get_text(a, &env->ledger_checkpoint->note, DE_IPC_NOTE_MAX, &m->note);
 	default:
 		/* empty envelope, or a message of a newer minor version that
 		 * was sent without the capability that announces it */

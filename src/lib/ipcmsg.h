@@ -53,8 +53,10 @@ enum de_ipc_role {
 #define DE_IPC_CAP_STATUS 0x4u
 #define DE_IPC_CAP_ACK 0x8u
 #define DE_IPC_CAP_LEDGER 0x10u
+#define DE_IPC_CAP_CHECKPOINT 0x20u
 
 #define DE_IPC_LEDGER_PAYLOAD_MAX (64u * 1024u)
+#define DE_IPC_NOTE_MAX 4096u /* a LedgerCheckpoint's note */
 
 enum de_ipc_kind {
 	DE_IPC_HELLO = 1,
@@ -65,6 +67,7 @@ enum de_ipc_kind {
 	DE_IPC_ACK,
 	DE_IPC_ERROR,
 	DE_IPC_LEDGER_APPEND,
+	DE_IPC_LEDGER_CHECKPOINT,
 };
 
 struct de_ipc_hello {
@@ -133,6 +136,7 @@ struct de_ipc_msg {
 		uint64_t ack_seq;
 		struct de_ipc_error error;
 		struct de_ipc_ledger_append ledger;
+		const char *note; /* DE_IPC_LEDGER_CHECKPOINT: the signed note text */
 	};
 };
 

@@ -101,6 +101,9 @@ def main():
             ok(a["rule"]["mitre"] and a["process"]["argv"][1].startswith("de-detect-marker-") and
                a["parent"] and a["sha256"] and len(a["id"]) == 36,
                "alert: MITRE ids, argv, parent, hashes, UUID", json.dumps(a))
+            mid = open("/etc/machine-id").read().strip() if os.path.exists("/etc/machine-id") else None
+            ok(a["host"]["name"] == os.uname().nodename and a["host"]["id"] == mid,
+               "alert: host name and host id (/etc/machine-id)", json.dumps(a["host"]))
             # exec time (as stored) to alert time
             q = de("query", "--state-dir", state, "--format", "json",
                    "SELECT coalesce(exe, filename) AS exe, min(time_ns) AS t FROM process_events "
@@ -127,6 +130,26 @@ def main():
         st = de("sinks", "status", "--format", "json", "--state-dir", state, "--config", cfg)
         ok(st.returncode == 0 and b"file1" in st.stdout and b"terminal" in st.stdout,
            "sinks status lists both sinks", st.stdout + st.stderr)
+        # the audit ledger's signed checkpoints leave the host through the
+        # sinks that publish them (file: yes by default, stdout: no)
+        def checkpoints():
+            cps = []
+            for line in open(alerts_file):
+                try:
+                    a = json.loads(line)
+                except ValueError:
+                    continue
+                if a["rule"]["id"] == "DE-AUDIT-CHECKPOINT":
+                    cps.append(a)
+            return cps
+        cps = wait_for(checkpoints, 20)
+        ok(cps and all(a.get("checkpoint", "").count("\n") >= 5 and
+                       a["dedup_key"] == "tree_size=" + a["checkpoint"].split("\n")[1]
+                       for a in cps),
+           f"the file sink received the ledger's signed checkpoint ({len(cps or [])})",
+           json.dumps(cps)[-1500:])
+        ok("DE-AUDIT-CHECKPOINT" not in open(term.name).read(),
+           "the terminal sink does not publish checkpoints by default")
         rl = de("rules", "reload", "--state-dir", state)
         ok(rl.returncode == 0 and wait_for(lambda: b"reload:" in open(log.name, "rb").read(), 10),
            "rules reload: the running agent reloads", rl.stdout + rl.stderr)
@@ -142,6 +165,20 @@ def main():
         # handed over and the rule set that was running
         v = de("audit", "verify", "--state-dir", state)
         ok(v.returncode == 0, "audit verify: the ledger is intact", v.stdout + v.stderr)
+        # a published checkpoint verifies the ledger offline, with the
+        # exported public key (what a SIEM holding the copy would do)
+        if cps:
+            cpf = os.path.join(tmp, "published.checkpoint")
+            with open(cpf, "w") as f:
+                f.write(cps[-1]["checkpoint"])
+            pk = de("audit", "pubkey", "--state-dir", state)
+            pkf = os.path.join(tmp, "pubkey")
+            with open(pkf, "wb") as f:
+                f.write(pk.stdout)
+            v = de("audit", "verify", "--state-dir", state, "--checkpoint", cpf, "--pubkey", pkf)
+            ok(pk.returncode == 0 and v.returncode == 0,
+               "audit verify against the checkpoint a sink received and the exported key",
+               pk.stdout + pk.stderr + v.stdout + v.stderr)
         sh = de("audit", "show", "--json", "--state-dir", state)
         recs = [json.loads(x) for x in sh.stdout.decode().splitlines() if x.strip()]
         types = [r.get("type") for r in recs]

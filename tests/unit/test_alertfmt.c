@@ -185,6 +185,43 @@ static void test_uuid(void **state)
 	assert_true(a[8] == '-' && a[13] == '-' && a[18] == '-' && a[23] == '-');
 }
 
+/* A published audit checkpoint: its id derives from the note (same note,
+ * same id: queued once), every format carries the note, escaped. */
+static void test_checkpoint(void **state)
+{
+	(void)state;
+	static const char note[] = "daemoneye/h\n7\nqrs=\n\n\xe2\x80\x94 daemoneye/h AbC=\n";
+	char a1[DE_ALERT_ID_LEN], a2[DE_ALERT_ID_LEN], a3[DE_ALERT_ID_LEN];
+	de_alert_content_id(note, strlen(note), a1);
+	de_alert_content_id(note, strlen(note), a2);
+	de_alert_content_id(note, strlen(note) - 1, a3);
+	assert_string_equal(a1, a2);
+	assert_string_not_equal(a1, a3);
+	assert_int_equal(strlen(a1), 36);
+	assert_int_equal(a1[14], '8');
+	assert_non_null(strchr("89ab", a1[19]));
+	struct de_alert a = { .time_ns = 1, .rule_id = DE_ALERT_CHECKPOINT_RULE,
+			      .rule_name = "Audit ledger checkpoint", .severity = DE_SEV_INFO,
+			      .dedup_key = "tree_size=7", .checkpoint = note };
+	memcpy(a.id, a1, sizeof(a1));
+	struct de_buf b = DE_BUF_INIT;
+	de_alert_json(&b, &a);
+	assert_non_null(strstr(de_buf_str(&b),
+		"\"checkpoint\":\"daemoneye/h\\n7\\nqrs=\\n\\n\xe2\x80\x94 daemoneye/h AbC=\\n\"}"));
+	de_buf_reset(&b);
+	de_alert_cef(&b, &a);
+	assert_non_null(strstr(de_buf_str(&b), " cs6Label=ledgerCheckpoint cs6=daemoneye/h\\n7\\nqrs\\=\\n"));
+	de_buf_reset(&b);
+	de_alert_leef(&b, &a);
+	assert_non_null(strstr(de_buf_str(&b), "\tcheckpoint=daemoneye/h\\n7\\nqrs=\\n"));
+	de_buf_reset(&b);
+	/* an alert has no checkpoint key */
+	fill(&a);
+	de_alert_json(&b, &a);
+	assert_null(strstr(de_buf_str(&b), "checkpoint"));
+	de_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -194,6 +231,7 @@ int main(void)
 		cmocka_unit_test(test_json_is_clean),
 		cmocka_unit_test(test_escape_round_trip),
 		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_checkpoint),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

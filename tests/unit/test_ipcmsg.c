@@ -247,6 +247,31 @@ static void test_small_messages(void **state)
 	assert_memory_equal(out.ledger.payload, blob, sizeof(blob));
 	assert_string_equal(de_ipc_kind_name(DE_IPC_LEDGER_APPEND), "ledger_append");
 
+	/* a checkpoint note, procmond -> agent */
+	static const char note[] = "daemoneye/h\n42\nAAAA=\n\n\u2014 daemoneye/h sig\n";
+	struct de_ipc_msg cp = { .kind = DE_IPC_LEDGER_CHECKPOINT, .note = note };
+	assert_int_equal(round_trip(&cp, NULL, a, &out), 0);
+	assert_int_equal(out.kind, DE_IPC_LEDGER_CHECKPOINT);
+	assert_string_equal(out.note, note);
+	assert_string_equal(de_ipc_kind_name(DE_IPC_LEDGER_CHECKPOINT), "ledger_checkpoint");
+	{
+		struct de_buf nb = DE_BUF_INIT;
+		struct de_ipc_msg e = { .kind = DE_IPC_LEDGER_CHECKPOINT, .note = "" };
+		assert_int_equal(de_ipc_encode(&e, NULL, a, &nb), -EINVAL); /* empty */
+		char *longnote = malloc(DE_IPC_NOTE_MAX + 2);
+		assert_non_null(longnote);
+		memset(longnote, 'x', DE_IPC_NOTE_MAX + 1);
+		longnote[DE_IPC_NOTE_MAX + 1] = 0;
+		e.note = longnote;
+		assert_int_equal(de_ipc_encode(&e, NULL, a, &nb), -EINVAL); /* too long */
+		longnote[DE_IPC_NOTE_MAX] = 0;
+		assert_int_equal(round_trip(&e, NULL, a, &out), 0); /* exactly the limit */
+		assert_int_equal(strlen(out.note), DE_IPC_NOTE_MAX);
+		free(longnote);
+		assert_int_equal(nb.len, 0);
+		de_buf_free(&nb);
+	}
+
 	/* messages that cannot be encoded */
 	struct de_buf b = DE_BUF_INIT;
 	struct de_ipc_msg big = la;
@@ -482,6 +507,21 @@ static void test_bad_envelopes(void **state)
 	assert_int_equal(de_ipc_decode(buf, n, NULL, a, &out), 0);
 	assert_null(NULL);
 	assert_string_equal(out.hello.build_version, "");
+	/* a checkpoint note: empty, or with a NUL byte, is refused */
+	Daemoneye__V1__LedgerCheckpoint lc = DAEMONEYE__V1__LEDGER_CHECKPOINT__INIT;
+	Daemoneye__V1__Envelope cenv = DAEMONEYE__V1__ENVELOPE__INIT;
+	cenv.msg_case = DAEMONEYE__V1__ENVELOPE__MSG_LEDGER_CHECKPOINT;
+	cenv.ledger_checkpoint = &lc;
+	n = daemoneye__v1__envelope__pack(&cenv, buf);
+	assert_int_equal(de_ipc_decode(buf, n, NULL, a, &out), -EBADMSG);
+	lc.note.data = (uint8_t *)"ab\0cd";
+	lc.note.len = 5;
+	n = daemoneye__v1__envelope__pack(&cenv, buf);
+	assert_int_equal(de_ipc_decode(buf, n, NULL, a, &out), -EBADMSG);
+	lc.note.len = 2;
+	n = daemoneye__v1__envelope__pack(&cenv, buf);
+	assert_int_equal(de_ipc_decode(buf, n, NULL, a, &out), 0);
+	assert_string_equal(out.note, "ab");
 	de_arena_free(a);
 }
 

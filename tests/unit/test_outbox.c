@@ -215,6 +215,34 @@ static void test_cfg_errors(void **st)
 	assert_int_equal(c.n, 0);
 }
 
+/* Audit checkpoints go to every sink but stdout unless `checkpoints`
+ * says otherwise, whatever min_severity says; alerts by severity. */
+static void test_cfg_checkpoints(void **st)
+{
+	(void)st;
+	const char *y = "alerting:\n  sinks:\n"
+			"    - {name: t, type: stdout}\n"
+			"    - {name: f, type: file, path: /x, min_severity: critical}\n"
+			"    - {name: g, type: file, path: /y, checkpoints: false}\n"
+			"    - {name: s, type: stdout, checkpoints: true}\n";
+	struct de_sinks_cfg c;
+	char err[256];
+	assert_int_equal(de_sinks_cfg_parse(&c, "t.yaml", y, strlen(y), err, sizeof(err)), 0);
+	assert_int_equal(c.n, 4);
+	struct de_alert cp = { .severity = DE_SEV_INFO, .checkpoint = "o\n1\nr\n" };
+	struct de_alert al = { .severity = DE_SEV_HIGH };
+	assert_false(de_sink_wants(&c.v[0], &cp));
+	assert_true(de_sink_wants(&c.v[1], &cp));
+	assert_false(de_sink_wants(&c.v[2], &cp));
+	assert_true(de_sink_wants(&c.v[3], &cp));
+	assert_true(de_sink_wants(&c.v[0], &al));
+	assert_false(de_sink_wants(&c.v[1], &al)); /* high < critical */
+	assert_true(de_sink_wants(&c.v[2], &al));
+	de_sinks_cfg_free(&c);
+	expect_error("alerting:\n  sinks:\n    - {name: a, type: stdout, checkpoints: yes}\n",
+		     "checkpoints: expected true or false");
+}
+
 /* ---- delivery through real sinks -------------------------------------- */
 
 static int64_t q1(const char *db, const char *sql)
@@ -527,6 +555,7 @@ int main(void)
 		cmocka_unit_test(test_cfg_good),
 		cmocka_unit_test(test_stdout_render),
 		cmocka_unit_test(test_cfg_errors),
+		cmocka_unit_test(test_cfg_checkpoints),
 		cmocka_unit_test(test_file_order),
 		cmocka_unit_test(test_rotation),
 		cmocka_unit_test(test_dead_letter_retry),
