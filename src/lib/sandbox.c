@@ -148,6 +148,15 @@ int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 		what = "socket";
 		goto out;
 	}
+	/* connect(): refused with EACCES, not fatal. procmond connects to
+	 * nothing, but glibc's user and group lookups (getpwuid_r) try the
+	 * nscd socket first, again every 100 lookups after a failure; an
+	 * error makes them read /etc/passwd and /etc/group as they would
+	 * without nscd. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect), 0)) < 0) {
+		what = "connect";
+		goto out;
+	}
 	/* clone(): threads only (pthread_create); clone3's flags live in
 	 * memory a filter cannot read, so it gets ENOSYS and glibc uses clone. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
