@@ -40,7 +40,7 @@ enum stmt {
 	" cgroup, container_id, exe_dev, exe_ino, sha256, blake3, cap_eff, source, partial"
 
 static const char *const stmt_sql[ST__COUNT] = {
-	[ST_BEGIN] = "BEGIN",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_FIND_PROC] = "SELECT pk, images, cur_image, parent_pk FROM process_t WHERE entity_id = ?1",
@@ -686,6 +686,11 @@ static int upsert_exe(struct de_store *s, const struct de_event *ev, const struc
 	return exec_stmt(s, ST_UPSERT_EXE);
 }
 
+/* BEGIN IMMEDIATE: the write lock is taken (waiting in the busy handler
+ * for the outbox's workers and the CLI) before the first read; a
+ * deferred transaction that read first would get SQLITE_BUSY at its first
+ * write, without waiting, whenever another connection committed meanwhile
+ * (WAL snapshots). */
 static int begin(struct de_store *s)
 {
 	if (s->in_tx)
