@@ -167,7 +167,7 @@ p, head = start(["--json", "--source", "proc", "--set", "collector.poll_interval
                  "--type", "status,exec,exit", "--comm", pname, "--count", "2",
                  "--duration", "40"])
 # Lives for many poll intervals, even when a scan is slow on a loaded machine.
-s = subprocess.Popen([pname, "3"], executable=os.path.join(tmp, pname))
+s = subprocess.Popen([pname, "5"], executable=os.path.join(tmp, pname))
 s.wait()
 out, err = finish(p)
 evs = [json.loads(x) for x in (b"".join(head) + out).decode().splitlines()]
