@@ -311,6 +311,9 @@ static __noinline void write_res(struct seq_file *seq, struct task_struct *t)
  * (-1: none; such paths then come from /proc), not from kallsyms, whose
  * reading costs hundreds of milliseconds. */
 int probe_fd = -1;
+/* simple_dname() once learnt: kept for readers without a probe (a program
+ * kept loaded in bpffs and read by later processes, bpfsnap.h). */
+__u64 simple_dname_seen = 0;
 
 #define CSS_ONLINE 0x2
 
@@ -638,6 +641,10 @@ static __noinline void write_more(struct seq_file *seq, struct task_struct *t, _
 		const struct dentry_operations *pop = pd ? BPF_CORE_READ(pd, d_op) : 0;
 		simple_dname = pop ? (__u64)BPF_CORE_READ(pop, d_dname) : 0;
 	}
+	if (simple_dname)
+		simple_dname_seen = simple_dname;
+	else
+		simple_dname = simple_dname_seen;
 	if (!(t->flags & PF_KTHREAD)) {
 		struct mm_struct *mm = t->mm;
 		struct file *f = mm ? mm->exe_file : 0;

@@ -59,6 +59,7 @@ struct ps {
 	enum ps_source source;
 	bool bpf_noticed; /* the auto fallback notice was printed */
 	struct de_bpfsnap_prog *prog; /* loaded once, kept across --watch redraws */
+	bool keep_loaded;             /* collector.pin_snapshot */
 	const struct de_col *cols[PS_MAX_COLS];
 	unsigned ncols;
 	struct filter filters[PS_MAX_FILTERS];
@@ -105,7 +106,10 @@ static void usage(FILE *out)
 		"Source:\n"
 		"  --source SRC        auto (default): a BPF task iterator when it loads (root,\n"
 		"                      kernel BTF, a build with BPF), else /proc; bpf: the\n"
-		"                      iterator or fail saying why; proc: /proc only\n"
+		"                      iterator or fail saying why; proc: /proc only. The\n"
+		"                      iterator stays loaded for the next run (pinned in\n"
+		"                      /sys/fs/bpf/daemoneye; off: --set\n"
+		"                      collector.pin_snapshot=false)\n"
 		"\n"
 		"Selection (all must match):\n"
 		"  -p, --pid LIST      only these pids (comma-separated)\n"
@@ -625,9 +629,12 @@ static struct de_bpfsnap *take_bpf(struct ps *ps, const struct de_proc_opts *po,
 		snprintf(why, sizeof(why), "the process root is not /proc");
 		e = -EINVAL;
 	} else if (!ps->prog) {
-		e = de_bpfsnap_open(po->argv_max_bytes, &ps->prog, why, sizeof(why));
+		e = de_bpfsnap_open(po->argv_max_bytes, ps->keep_loaded ? DE_BPFSNAP_SHARED : 0,
+				    &ps->prog, why, sizeof(why));
 		if (e == 0 && getenv("DE_BPF_STATS"))
-			fprintf(stderr, "daemoneye: bpf: program load and verification %.1f ms\n",
+			fprintf(stderr, "daemoneye: bpf: %s %.1f ms\n",
+				de_bpfsnap_prog_reused(ps->prog) ? "pinned program reused in"
+								 : "program load and verification",
 				(double)de_bpfsnap_prog_load_ns(ps->prog) / 1e6);
 	}
 	struct de_bpfsnap *snap = NULL;
@@ -801,6 +808,7 @@ int cmd_ps_main(int argc, char **argv)
 
 	struct de_proc_opts po;
 	de_proc_opts_from_config(&po, &cfg);
+	ps.keep_loaded = cfg.collector.pin_snapshot;
 	if (capture_env)
 		po.capture_env = true;
 	if (ps.format != PS_JSON) /* read only what the columns and filters show */

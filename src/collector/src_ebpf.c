@@ -402,7 +402,7 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	/* The snapshot iterator too, now: the caller may drop privileges
 	 * before the first snapshot. Without it snapshots read /proc (and say
 	 * why). */
-	if (de_bpfsnap_open(o->cfg->collector.argv_max_bytes, &s->snapprog, s->snap_why,
+	if (de_bpfsnap_open(o->cfg->collector.argv_max_bytes, 0, &s->snapprog, s->snap_why,
 			    sizeof(s->snap_why)) < 0)
 		s->snapprog = NULL;
 	*out = s;

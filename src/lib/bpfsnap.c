@@ -18,8 +18,12 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
@@ -27,6 +31,8 @@
 #include "bpfutil.h"
 #include "buf.h"
 #include "fileio.h"
+#include "hash.h"
+#include "log.h"
 #include "macros.h"
 #include "procparse.h"
 #include "snapshot.h"
@@ -346,16 +352,108 @@ static int read_all(int fd, struct de_bpfsnap *s)
 }
 
 struct de_bpfsnap_prog {
-	struct de_snapshot_bpf *skel;
+	struct de_snapshot_bpf *skel; /* NULL when reusing a pinned program */
 	struct bpf_link *link;
+	int link_fd;                  /* the iterator link (loaded or pinned) */
 	uint32_t argv_max;
 	uint64_t load_ns;
 	bool cgroup_v2;
+	bool shared, reused, pin_tried;
+	char pin[128];                /* where this program is or would be pinned */
 	int memfd; /* a memfd the program learns simple_dname() from (probe_fd) */
 };
 
-int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
-		    size_t why_len)
+/* ---- a program kept loaded between processes (DE_BPFSNAP_SHARED) ---- */
+
+#define PIN_DIR "/sys/fs/bpf/daemoneye"
+#define PIN_PREFIX "snapshot-"
+
+/* PIN_DIR/snapshot-TAG-CAP: TAG is the BLAKE3 of this build's BPF object,
+ * so a program from another build is never reused, CAP the argv cap
+ * compiled into the program. */
+static void pin_path(struct de_bpfsnap_prog *pr, uint32_t cap)
+{
+	size_t sz = 0;
+	const void *elf = de_snapshot_bpf__elf_bytes(&sz);
+	uint8_t h[8];
+	char hex[17];
+	de_blake3(elf, sz, h, sizeof(h));
+	de_hex(h, sizeof(h), hex);
+	snprintf(pr->pin, sizeof(pr->pin), "%s/%s%s-%u", PIN_DIR, PIN_PREFIX, hex, (unsigned)cap);
+}
+
+/* Use the program pinned at pr->pin when it is there and is what we pin
+ * there: an iterator link to a program named de_snapshot. */
+static int open_pinned(struct de_bpfsnap_prog *pr)
+{
+	int fd = bpf_obj_get(pr->pin);
+	if (fd < 0)
+		return -errno;
+	struct bpf_link_info li;
+	memset(&li, 0, sizeof(li));
+	uint32_t len = sizeof(li);
+	int ret = bpf_obj_get_info_by_fd(fd, &li, &len) < 0 ? -errno : 0;
+	if (ret == 0 && li.type != BPF_LINK_TYPE_ITER)
+		ret = -EINVAL;
+	int pfd = ret == 0 ? bpf_prog_get_fd_by_id(li.prog_id) : -1;
+	if (ret == 0 && pfd < 0)
+		ret = -errno;
+	if (ret == 0) {
+		struct bpf_prog_info pi;
+		memset(&pi, 0, sizeof(pi));
+		len = sizeof(pi);
+		if (bpf_obj_get_info_by_fd(pfd, &pi, &len) < 0)
+			ret = -errno;
+		else if (strcmp(pi.name, "de_snapshot") != 0)
+			ret = -EINVAL;
+	}
+	if (pfd >= 0)
+		close(pfd);
+	if (ret < 0) {
+		log_debug("bpf: not reusing %s: %s", pr->pin, strerror(-ret));
+		close(fd);
+		return ret;
+	}
+	pr->link_fd = fd;
+	pr->reused = true;
+	return 0;
+}
+
+/* After the first read of a program this process loaded: stop probing
+ * the reader's fd (later readers are other processes: the learnt
+ * simple_dname() address stays in the program's data), pin the link, and
+ * remove programs pinned by other builds. Best effort: without bpffs, or
+ * without the right to write there, nothing is pinned. */
+static void pin_now(struct de_bpfsnap_prog *pr)
+{
+	pr->pin_tried = true;
+	pr->skel->data->probe_fd = -1;
+	struct statfs st;
+	if (statfs("/sys/fs/bpf", &st) < 0 || st.f_type != BPF_FS_MAGIC) {
+		log_debug("bpf: no bpffs at /sys/fs/bpf: the snapshot program is not kept loaded");
+		return;
+	}
+	if (mkdir(PIN_DIR, 0700) < 0 && errno != EEXIST) {
+		log_debug("bpf: %s: %m", PIN_DIR);
+		return;
+	}
+	/* "snapshot-TAG-": this build's pins (any argv cap) stay */
+	const char *mine = strrchr(pr->pin, '/') + 1;
+	size_t tag_len = (size_t)(strrchr(mine, '-') - mine) + 1;
+	DIR *d = opendir(PIN_DIR);
+	for (struct dirent *e; d && (e = readdir(d));)
+		if (strncmp(e->d_name, PIN_PREFIX, strlen(PIN_PREFIX)) == 0 &&
+		    strncmp(e->d_name, mine, tag_len) != 0)
+			unlinkat(dirfd(d), e->d_name, 0);
+	if (d)
+		closedir(d);
+	int r = bpf_link__pin(pr->link, pr->pin);
+	if (r < 0 && r != -EEXIST)
+		log_debug("bpf: pinning %s: %s", pr->pin, strerror(-r));
+}
+
+int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_prog **out,
+		    char *why, size_t why_len)
 {
 	struct de_bpfsnap_prog *pr = calloc(1, sizeof(*pr));
 	int ret = 0;
@@ -363,7 +461,19 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 		return -ENOMEM;
 	pr->argv_max = argv_max_bytes;
 	pr->memfd = -1;
+	pr->link_fd = -1;
+	uint32_t cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes : DE_SNAP_ARGV_MAX;
 	uint64_t t0 = now_ns();
+	if (flags & DE_BPFSNAP_SHARED) {
+		pr->shared = true;
+		pin_path(pr, cap);
+		if (open_pinned(pr) == 0) {
+			pr->load_ns = now_ns() - t0;
+			pr->cgroup_v2 = has_cgroup_v2_line();
+			*out = pr;
+			return 0;
+		}
+	}
 	de_bpf_quiet_libbpf();
 	/* DE_BPF_DEBUG=2: the verifier's statistics (time, instructions) */
 	static char vlog[1 << 16];
@@ -377,8 +487,7 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 		de_bpf_why(why, why_len, "opening the BPF object", ret, "task iterators");
 		goto out;
 	}
-	pr->skel->rodata->argv_cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes
-								       : DE_SNAP_ARGV_MAX;
+	pr->skel->rodata->argv_cap = cap;
 	ret = de_snapshot_bpf__load(pr->skel);
 	if (ret < 0) {
 		de_bpf_why(why, why_len, "loading the BPF task iterator", ret, "task iterators");
@@ -392,6 +501,7 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char 
 		de_bpf_why(why, why_len, "attaching the BPF task iterator", ret, "task iterators");
 		goto out;
 	}
+	pr->link_fd = bpf_link__fd(pr->link);
 	pr->load_ns = now_ns() - t0;
 	/* a low fd: the program looks only at the reader's first 64 */
 	pr->memfd = memfd_create("daemoneye-probe", MFD_CLOEXEC);
@@ -410,7 +520,9 @@ void de_bpfsnap_close(struct de_bpfsnap_prog *pr)
 {
 	if (!pr)
 		return;
-	bpf_link__destroy(pr->link);
+	if (pr->reused && pr->link_fd >= 0)
+		close(pr->link_fd);
+	bpf_link__destroy(pr->link); /* a pinned link stays attached */
 	de_snapshot_bpf__destroy(pr->skel);
 	if (pr->memfd >= 0)
 		close(pr->memfd);
@@ -418,6 +530,7 @@ void de_bpfsnap_close(struct de_bpfsnap_prog *pr)
 }
 
 uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { return pr->load_ns; }
+bool de_bpfsnap_prog_reused(const struct de_bpfsnap_prog *pr) { return pr->reused; }
 
 int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
 {
@@ -431,7 +544,7 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
 	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
 	uint64_t t1 = now_ns();
-	iter_fd = bpf_iter_create(bpf_link__fd(pr->link));
+	iter_fd = bpf_iter_create(pr->link_fd);
 	if (iter_fd < 0) {
 		ret = iter_fd < -1 ? iter_fd : de_neg_errno();
 		de_bpf_why(why, why_len, "creating the BPF iterator", ret, "task iterators");
@@ -443,6 +556,8 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 		de_bpf_why(why, why_len, "reading the BPF iterator", ret, "task iterators");
 		goto out;
 	}
+	if (pr->shared && !pr->reused && !pr->pin_tried)
+		pin_now(pr);
 	ret = index_records(s);
 	if (ret == 0)
 		ret = sum_threads(s);
@@ -465,7 +580,7 @@ out:
 int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len)
 {
 	struct de_bpfsnap_prog *pr = NULL;
-	int ret = de_bpfsnap_open(argv_max_bytes, &pr, why, why_len);
+	int ret = de_bpfsnap_open(argv_max_bytes, 0, &pr, why, why_len);
 	if (ret < 0)
 		return ret;
 	ret = de_bpfsnap_read(pr, out, why, why_len);
@@ -715,10 +830,11 @@ struct de_bpfsnap_prog {
 	int unused;
 };
 
-int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
-		    size_t why_len)
+int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_prog **out,
+		    char *why, size_t why_len)
 {
 	(void)argv_max_bytes;
+	(void)flags;
 	*out = NULL;
 	snprintf(why, why_len, "built without BPF support");
 	return -EOPNOTSUPP;
@@ -734,6 +850,7 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 
 void de_bpfsnap_close(struct de_bpfsnap_prog *pr) { (void)pr; }
 uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { (void)pr; return 0; }
+bool de_bpfsnap_prog_reused(const struct de_bpfsnap_prog *pr) { (void)pr; return false; }
 size_t de_bpfsnap_count(const struct de_bpfsnap *s) { (void)s; return 0; }
 int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i) { (void)s; (void)i; return 0; }
 size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { (void)s; return 0; }

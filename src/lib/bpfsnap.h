@@ -51,9 +51,25 @@ bool de_bpfsnap_built(void);
 struct de_bpfsnap_prog;
 
 /* Load and attach the program. argv_max_bytes is the configured argv cap.
- * Returns 0 and *out, or a negative errno with a one-line reason in why. */
-int de_bpfsnap_open(uint32_t argv_max_bytes, struct de_bpfsnap_prog **out, char *why,
-		    size_t why_len);
+ * Returns 0 and *out, or a negative errno with a one-line reason in why.
+ *
+ * DE_BPFSNAP_SHARED keeps the program loaded between processes: use the
+ * one pinned at /sys/fs/bpf/daemoneye/snapshot-TAG-CAP when it is there
+ * (TAG: BLAKE3 of this build's BPF object, CAP the argv cap; it must be an
+ * iterator link to a program named de_snapshot), else load it and pin it
+ * after the first read (removing pins of other builds). Loading and
+ * verifying costs ~130 ms and the peak of libbpf parsing the kernel's BTF
+ * (~10 MB); reusing costs a few syscalls. The pin lives until reboot or
+ * `rm -r /sys/fs/bpf/daemoneye`; bpffs is root-only (0700), so are the
+ * pins. Without bpffs or the right to write there nothing is pinned. A
+ * pinned program does not probe its reader's fds: it uses the
+ * simple_dname() address its first reader taught it (or, without one,
+ * memfd and deleted-file exe paths come from /proc). */
+#define DE_BPFSNAP_SHARED 0x1u
+int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_prog **out,
+		    char *why, size_t why_len);
+/* Whether de_bpfsnap_open() reused a pinned program. */
+bool de_bpfsnap_prog_reused(const struct de_bpfsnap_prog *pr);
 /* One snapshot of every process with a loaded program. */
 int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why,
 		    size_t why_len);

@@ -73,6 +73,7 @@ struct de_config {
 		uint32_t resync_interval_s; /* collector.resync_interval_s (0: only after drops) */
 		uint32_t ring_buffer_bytes; /* collector.ring_buffer_bytes (eBPF) */
 		uint32_t max_exited;        /* collector.max_exited */
+		bool pin_snapshot;  /* collector.pin_snapshot */
 	} collector;
 	struct {
 		uint64_t max_file_bytes;    /* hashing.max_file_bytes */

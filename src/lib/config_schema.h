@@ -37,7 +37,7 @@ struct de_cfg_key {
 	const char *help;
 };
 
-#define DE_CFG_N_KEYS 15
+#define DE_CFG_N_KEYS 16
 #define DE_CFG_KEY_NAME_MAX 64
 #define DE_CFG_ENV_PREFIX "DAEMONEYE_"
 #define DE_CFG_ENV_NAME_MAX (DE_CFG_KEY_NAME_MAX + sizeof(DE_CFG_ENV_PREFIX))

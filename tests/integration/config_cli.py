@@ -23,7 +23,7 @@ KEYS = [
     "log.level", "state_dir", "collector.source", "collector.poll_interval_ms",
     "collector.argv_max_bytes", "collector.capture_env", "collector.env_max_bytes",
     "collector.redact_env", "collector.resync_interval_s", "collector.ring_buffer_bytes",
-    "collector.max_exited", "hashing.enabled", "hashing.inline_max_bytes",
+    "collector.max_exited", "collector.pin_snapshot", "hashing.enabled", "hashing.inline_max_bytes",
     "hashing.max_file_bytes", "hashing.cache_entries",
 ]
 W = max(len(k) for k in KEYS)  # `config show` aligns on the longest key

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +19,7 @@
 #include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -738,7 +740,7 @@ static void test_prog_reused(void **state)
 	(void)state;
 	char why[256];
 	struct de_bpfsnap_prog *pr = NULL;
-	if (de_bpfsnap_open(4096, &pr, why, sizeof(why)) < 0) {
+	if (de_bpfsnap_open(4096, 0, &pr, why, sizeof(why)) < 0) {
 		if (!de_bpfsnap_built() || geteuid() != 0) {
 			print_message("# SKIP BPF snapshot unavailable: %s\n", why);
 			skip();
@@ -755,6 +757,76 @@ static void test_prog_reused(void **state)
 	de_bpfsnap_close(pr);
 }
 
+/* Remove this build's pins of argv cap `cap` (the test's own). */
+static void unpin(uint32_t cap)
+{
+	char suffix[32];
+	snprintf(suffix, sizeof(suffix), "-%u", (unsigned)cap);
+	DIR *d = opendir("/sys/fs/bpf/daemoneye");
+	for (struct dirent *e; d && (e = readdir(d));) {
+		size_t n = strlen(e->d_name), k = strlen(suffix);
+		if (strncmp(e->d_name, "snapshot-", 9) == 0 && n > k &&
+		    strcmp(e->d_name + n - k, suffix) == 0)
+			assert_int_equal(unlinkat(dirfd(d), e->d_name, 0), 0);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* DE_BPFSNAP_SHARED: the first open loads and, after its first read,
+ * pins; the next open (another process, in real use) reuses the pinned
+ * program, whose snapshots are as complete: a memfd executable's path
+ * included, which the program learnt from its first reader. */
+static void test_shared_prog(void **state)
+{
+	struct kids *k = *state;
+	const uint32_t cap = 4000; /* a cap nothing else pins */
+	char why[256];
+	struct de_bpfsnap_prog *p1 = NULL, *p2 = NULL;
+	unpin(cap);
+	if (de_bpfsnap_open(cap, DE_BPFSNAP_SHARED, &p1, why, sizeof(why)) < 0) {
+		if (!de_bpfsnap_built() || geteuid() != 0) {
+			print_message("# SKIP BPF snapshot unavailable: %s\n", why);
+			skip();
+		}
+		fail_msg("loading as root: %s", why);
+	}
+	assert_false(de_bpfsnap_prog_reused(p1));
+	struct de_bpfsnap *s = NULL;
+	assert_int_equal(de_bpfsnap_read(p1, &s, why, sizeof(why)), 0);
+	de_bpfsnap_free(s);
+	struct statfs st;
+	bool bpffs = statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC;
+	assert_int_equal(de_bpfsnap_open(cap, DE_BPFSNAP_SHARED, &p2, why, sizeof(why)), 0);
+	de_bpfsnap_close(p1); /* the pinned program outlives its loader */
+	if (!bpffs) {
+		print_message("# SKIP no bpffs at /sys/fs/bpf: nothing to reuse\n");
+		de_bpfsnap_close(p2);
+		skip();
+	}
+	assert_true(de_bpfsnap_prog_reused(p2));
+	assert_true(de_bpfsnap_prog_load_ns(p2) < 50 * 1000000ull);
+	assert_int_equal(de_bpfsnap_read(p2, &s, why, sizeof(why)), 0);
+	assert_true(find(s, getpid()) >= 0);
+	struct de_proc *a = malloc(sizeof(*a));
+	assert_non_null(a);
+	unsigned all = DE_PF_BIT(DE_PF_EXE) | DE_PF_BIT(DE_PF_CWD) | DE_PF_BIT(DE_PF_ROOT);
+	ssize_t x = find(s, k->pid[K_MEMFD]);
+	assert_true(x >= 0);
+	assert_int_equal(de_bpfsnap_fill(s, (size_t)x, a) & all, all);
+	assert_string_equal(a->exe, "/memfd:de-memfd");
+	assert_true(a->exe_memfd);
+	x = find(s, k->pid[K_DELETED]);
+	assert_true(x >= 0);
+	assert_int_equal(de_bpfsnap_fill(s, (size_t)x, a) & all, all);
+	assert_true(a->exe_deleted);
+	assert_false(a->exe_memfd);
+	free(a);
+	de_bpfsnap_free(s);
+	de_bpfsnap_close(p2);
+	unpin(cap);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -763,6 +835,7 @@ int main(void)
 		cmocka_unit_test(test_big_argv_truncated),
 		cmocka_unit_test_setup_teardown(test_walks_agree_with_proc, setup_kids, stop_kids),
 		cmocka_unit_test(test_prog_reused),
+		cmocka_unit_test_setup_teardown(test_shared_prog, setup_kids, stop_kids),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

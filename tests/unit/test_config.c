@@ -124,7 +124,7 @@ static void test_defaults(void **state)
 	struct de_config c;
 	assert_int_equal(de_config_init(&c), 0);
 	check_defaults(&c);
-	assert_int_equal(c.n_origins, 15);
+	assert_int_equal(c.n_origins, 16);
 	assert_string_equal(de_config_origin_of(&c, "log.level"), "default");
 	assert_string_equal(de_config_origin_of(&c, "hashing.cache_entries"), "default");
 	assert_null(de_config_origin_of(&c, "log"));
@@ -753,7 +753,7 @@ static void test_print(void **state)
 	int lines = 0;
 	for (char *p = out; *p; p++)
 		lines += *p == '\n';
-	assert_int_equal(lines, 15);
+	assert_int_equal(lines, 16);
 	free(out);
 
 	out = print_to_string(&c, true, false);
