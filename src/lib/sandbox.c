@@ -156,6 +156,15 @@ int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 		what = "clone";
 		goto out;
 	}
+	/* connect(): refused with EACCES, not fatal. procmond never connects,
+	 * but glibc's user and group lookups (users.h: the user name of every
+	 * process) try the nscd socket again every 100 s and NSS modules
+	 * (nss-systemd) try theirs; a refusal makes them fall back to the
+	 * files, where a trap killed procmond at the first new uid. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect), 0)) < 0) {
+		what = "connect";
+		goto out;
+	}
 	if ((rc = seccomp_load(ctx)) < 0)
 		what = "loading the filter";
 out:
