@@ -636,7 +636,7 @@ static int tx_begin(struct de_engine *e, bool *own)
 	*own = sqlite3_get_autocommit(e->wdb) != 0;
 	if (!*own)
 		return 0;
-	int rc = sqlite3_exec(e->wdb, "BEGIN", NULL, NULL, NULL);
+	int rc = sqlite3_exec(e->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : sql_err(rc);
 }
 

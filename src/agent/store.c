@@ -40,7 +40,7 @@ enum stmt {
 	" cgroup, container_id, exe_dev, exe_ino, sha256, blake3, cap_eff, source, partial"
 
 static const char *const stmt_sql[ST__COUNT] = {
-	[ST_BEGIN] = "BEGIN",
+	[ST_BEGIN] = "BEGIN IMMEDIATE",
 	[ST_COMMIT] = "COMMIT",
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_FIND_PROC] = "SELECT pk, images, cur_image, parent_pk FROM process_t WHERE entity_id = ?1",
