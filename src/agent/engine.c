@@ -636,6 +636,9 @@ static int tx_begin(struct de_engine *e, bool *own)
 	*own = sqlite3_get_autocommit(e->wdb) != 0;
 	if (!*own)
 		return 0;
+	/* IMMEDIATE: a deferred transaction that reads, then writes, fails at
+	 * once with SQLITE_BUSY (no busy wait) when the outbox's workers
+	 * committed in between (WAL); taking the write lock first waits. */
 	int rc = sqlite3_exec(e->wdb, "BEGIN IMMEDIATE", NULL, NULL, NULL);
 	return rc == SQLITE_OK ? 0 : sql_err(rc);
 }

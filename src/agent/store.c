@@ -686,6 +686,11 @@ static int upsert_exe(struct de_store *s, const struct de_event *ev, const struc
 	return exec_stmt(s, ST_UPSERT_EXE);
 }
 
+/* BEGIN IMMEDIATE: the write lock is taken (waiting in the busy handler
+ * for the outbox's workers and the CLI) before the first read; a
+ * deferred transaction that read first would get SQLITE_BUSY at its first
+ * write, without waiting, whenever another connection committed meanwhile
+ * (WAL snapshots). */
 static int begin(struct de_store *s)
 {
 	if (s->in_tx)

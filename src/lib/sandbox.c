@@ -148,21 +148,21 @@ int de_sandbox_install(enum de_sandbox_role role, char *why, size_t why_len)
 		what = "socket";
 		goto out;
 	}
+	/* connect(): refused with EACCES, not fatal. procmond connects to
+	 * nothing, but glibc's user and group lookups (getpwuid_r) try the
+	 * nscd socket first, again every 100 lookups after a failure; an
+	 * error makes them read /etc/passwd and /etc/group as they would
+	 * without nscd. */
+	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect), 0)) < 0) {
+		what = "connect";
+		goto out;
+	}
 	/* clone(): threads only (pthread_create); clone3's flags live in
 	 * memory a filter cannot read, so it gets ENOSYS and glibc uses clone. */
 	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(clone), 1,
 				   SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD))) < 0 ||
 	    (rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0)) < 0) {
 		what = "clone";
-		goto out;
-	}
-	/* connect(): refused with EACCES, not fatal. procmond never connects,
-	 * but glibc's user and group lookups (users.h: the user name of every
-	 * process) try the nscd socket again every 100 s and NSS modules
-	 * (nss-systemd) try theirs; a refusal makes them fall back to the
-	 * files, where a trap killed procmond at the first new uid. */
-	if ((rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(EACCES), SCMP_SYS(connect), 0)) < 0) {
-		what = "connect";
 		goto out;
 	}
 	if ((rc = seccomp_load(ctx)) < 0)
