@@ -41,7 +41,7 @@
 #define HEALTHY_MS 60000
 #define STOP_GRACE_MS 5000
 
-enum { OPT_JSON = 0x2000, OPT_USER, OPT_QUIET, OPT_TYPE };
+enum { OPT_JSON = 0x2000, OPT_USER, OPT_QUIET, OPT_TYPE, OPT_RULES_DIR };
 
 struct child {
 	const char *role;
@@ -56,6 +56,7 @@ struct run {
 	char state[4096];
 	const struct de_cli_common *common;
 	const char *user;
+	const char *rules_dir;  /* --rules-dir for the agent, or NULL */
 	bool root;
 	pid_t self;
 	struct child kids[2];  /* procmond, agent */
@@ -84,13 +85,16 @@ static void usage(FILE *out)
 		"  --type LIST        event types shown (default: exec,fork,exit,status)\n"
 		"  --quiet            show no events (supervise only)\n"
 		"  --user NAME        the unprivileged user (default: daemoneye)\n"
+		"  --rules-dir DIR    the agent also loads the detection rules in DIR (it must be\n"
+		"                     readable by the unprivileged user)\n"
 		"\n"
 		"Common options:\n" DE_CLI_COMMON_HELP
 		"\n"
 		"Stops both daemons on SIGINT/SIGTERM. Needs root for real monitoring.\n");
 }
 
-/* fork + exec `daemoneye ROLE --state-dir S [--config F] [--set K=V]...`. */
+/* fork + exec `daemoneye ROLE --state-dir S [--config F] [--set K=V]...`
+ * (and --user U for procmond, --rules-dir D for the agent). */
 static pid_t spawn(struct run *r, struct child *k)
 {
 	pid_t pid = fork();
@@ -118,7 +122,7 @@ static pid_t spawn(struct run *r, struct child *k)
 	prctl(PR_SET_PDEATHSIG, SIGTERM);
 	if (getppid() != r->self)
 		_exit(0);
-	const char *argv[8 + 2 * DE_CLI_MAX_OVERRIDES];
+	const char *argv[10 + 2 * DE_CLI_MAX_OVERRIDES];
 	int n = 0;
 	argv[n++] = r->exe;
 	argv[n++] = k->role;
@@ -135,6 +139,10 @@ static pid_t spawn(struct run *r, struct child *k)
 	if (strcmp(k->role, "procmond") == 0 && r->user) {
 		argv[n++] = "--user";
 		argv[n++] = r->user;
+	}
+	if (strcmp(k->role, "agent") == 0 && r->rules_dir) {
+		argv[n++] = "--rules-dir";
+		argv[n++] = r->rules_dir;
 	}
 	argv[n] = NULL;
 	execv(r->exe, (char *const *)argv);
@@ -214,6 +222,7 @@ int cmd_run_main(int argc, char **argv)
 		{ "type", required_argument, NULL, OPT_TYPE },
 		{ "quiet", no_argument, NULL, OPT_QUIET },
 		{ "user", required_argument, NULL, OPT_USER },
+		{ "rules-dir", required_argument, NULL, OPT_RULES_DIR },
 		{ 0 },
 	};
 	struct de_cli_common common = { 0 };
@@ -245,6 +254,9 @@ int cmd_run_main(int argc, char **argv)
 			break;
 		case OPT_USER:
 			r.user = optarg;
+			break;
+		case OPT_RULES_DIR:
+			r.rules_dir = optarg;
 			break;
 		default:
 			usage(stderr);
