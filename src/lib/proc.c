@@ -132,9 +132,11 @@ struct de_proc_reader *de_proc_reader_new(const struct de_proc_opts *o)
 		errno = EINVAL;
 		goto err;
 	}
-	r->groups = o->groups ? o->groups | DE_PF_BIT(DE_PF_STAT)
-			      : ~(DE_PF_BIT(DE_PF_ENVIRON) | DE_PF_BIT(DE_PF_HASH));
-	r->groups &= ~(DE_PF_BIT(DE_PF_ENVIRON) | DE_PF_BIT(DE_PF_HASH));
+	/* only the groups that exist: a stray high bit made every process
+	 * look incomplete after a BPF snapshot (an open of /proc/PID each) */
+	r->groups = o->groups ? o->groups | DE_PF_BIT(DE_PF_STAT) : DE_PF_BIT(DE_PF__COUNT) - 1;
+	r->groups &= (DE_PF_BIT(DE_PF__COUNT) - 1) &
+		     ~(DE_PF_BIT(DE_PF_ENVIRON) | DE_PF_BIT(DE_PF_HASH));
 	if (o->capture_env)
 		r->groups |= DE_PF_BIT(DE_PF_ENVIRON);
 	if (o->hash_algos)

@@ -279,6 +279,39 @@ static void kill_child(int32_t pid, enum de_pf done, void *ud)
 	*(int *)ud += 1;
 }
 
+static void count_reads(int32_t pid, enum de_pf done, void *ud)
+{
+	(void)pid;
+	(void)done;
+	(*(int *)ud)++;
+}
+
+/* A record that a source (the BPF snapshot) filled with every group the
+ * reader wants is complete: de_proc_complete() reads nothing from /proc
+ * (it once opened /proc/PID for every process of a snapshot). */
+static void test_complete_reads_nothing(void **state)
+{
+	(void)state;
+	int calls = 0;
+	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096,
+				  .fault_hook = count_reads, .fault_hook_ud = &calls };
+	struct de_proc_reader *r = de_proc_reader_new(&o);
+	assert_non_null(r);
+	struct de_proc p;
+	assert_int_equal(de_proc_read(r, getpid(), &p), 0);
+	assert_true(calls > 0); /* the hook sees reads */
+	calls = 0;
+	unsigned all = (DE_PF_BIT(DE_PF__COUNT) - 1) &
+		       ~(DE_PF_BIT(DE_PF_ENVIRON) | DE_PF_BIT(DE_PF_HASH));
+	assert_int_equal(de_proc_complete(r, &p, all), 0);
+	assert_int_equal(calls, 0);
+	assert_int_equal(p.err[DE_PF_ENVIRON], DE_PF_NOT_REQUESTED);
+	/* one group missing: read */
+	assert_int_equal(de_proc_complete(r, &p, all & ~DE_PF_BIT(DE_PF_IO)), 0);
+	assert_true(calls > 0);
+	de_proc_reader_free(r);
+}
+
 static void test_exit_mid_read(void **state)
 {
 	(void)state;
@@ -518,6 +551,7 @@ int main(void)
 		cmocka_unit_test(test_kernel_thread),
 		cmocka_unit_test(test_gone),
 		cmocka_unit_test(test_exit_mid_read),
+		cmocka_unit_test(test_complete_reads_nothing),
 		cmocka_unit_test(test_deleted_and_odd_names),
 		cmocka_unit_test(test_memfd_exe),
 		cmocka_unit_test(test_unprivileged_pid1),
