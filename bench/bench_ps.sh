@@ -16,6 +16,7 @@ command -v hyperfine >/dev/null || { echo "hyperfine missing: scripts/deps.sh te
 work=$(mktemp -d)
 . bench/lib.sh
 spawn_sleepers "$n"
+sleep 10 # let the host settle after starting them
 total=$(ls -d /proc/[0-9]* | wc -l)
 echo "processes on the host: $total; load average: $(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -47,9 +48,10 @@ r = json.load(open(sys.argv[1]))["results"]
 names = ["daemoneye ps --json (auto: BPF)", "daemoneye ps --json --source proc",
          "ps -eo pid,ppid,user,args", "daemoneye ps (table, auto)"]
 print(f"\nprocesses on the host: {sys.argv[2]}")
-print(f"{'command':36} {'wall ms':>8} {'stddev':>7} {'user ms':>8} {'sys ms':>7}")
+print(f"{'command':36} {'wall ms':>8} {'stddev':>7} {'median':>7} {'min':>7} {'user ms':>8} {'sys ms':>7}")
 for n, x in zip(names, r):
-    print(f"{n:36} {x['mean']*1000:8.1f} {x['stddev']*1000:7.1f} {x['user']*1000:8.1f} {x['system']*1000:7.1f}")
+    print(f"{n:36} {x['mean']*1000:8.1f} {x['stddev']*1000:7.1f} {x['median']*1000:7.1f} "
+          f"{x['min']*1000:7.1f} {x['user']*1000:8.1f} {x['system']*1000:7.1f}")
 bpf, proc, ps, table = (x["mean"] for x in r)
 print(f"ratio ps / daemoneye ps --json (auto: BPF), wall: {ps/bpf:.2f}x")
 print(f"ratio ps / daemoneye ps --json --source proc, wall: {ps/proc:.2f}x")

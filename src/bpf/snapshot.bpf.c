@@ -26,6 +26,20 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
+/* enum bpf_map_type (uapi, stable): vmlinux_min.h has no uapi enums */
+#define BPF_MAP_TYPE_HASH 1
+
+/* Parallel snapshots: a reader thread that registered its thread id here
+ * with (parts << 32 | part) gets only the processes (and their threads)
+ * whose tgid % parts == part; the reader's other threads read the other
+ * parts at the same time. A reader not in the map gets every process. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u64);
+} de_split SEC(".maps");
+
 /* Most argv bytes per process; set by user space before loading. */
 const volatile __u32 argv_cap = DE_SNAP_ARGV_MAX;
 
@@ -703,6 +717,13 @@ int de_snapshot(struct bpf_iter__task *ctx)
 	struct task_struct *t = ctx->task;
 	if (!t)
 		return 0;
+	__u32 reader = (__u32)bpf_get_current_pid_tgid();
+	__u64 *split = bpf_map_lookup_elem(&de_split, &reader);
+	if (split) {
+		__u32 parts = (__u32)(*split >> 32), part = (__u32)*split;
+		if (parts > 1 && (__u32)t->tgid % parts != part)
+			return 0;
+	}
 	if (t->pid != t->tgid) {
 		write_thread(seq, t);
 		return 0;

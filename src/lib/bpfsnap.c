@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
@@ -327,19 +328,19 @@ static bool has_cgroup_v2_line(void)
 	return false;
 }
 
-static int read_all(int fd, struct de_bpfsnap *s)
+static int read_all(int fd, char **buf, size_t *len)
 {
 	size_t cap = 0;
 	for (;;) {
-		if (cap - s->len < READ_CHUNK) {
+		if (cap - *len < READ_CHUNK) {
 			size_t ncap = cap ? 2 * cap : 8 * READ_CHUNK;
-			char *nb = realloc(s->buf, ncap);
+			char *nb = realloc(*buf, ncap);
 			if (!nb)
 				return -ENOMEM;
-			s->buf = nb;
+			*buf = nb;
 			cap = ncap;
 		}
-		ssize_t n = read(fd, s->buf + s->len, cap - s->len);
+		ssize_t n = read(fd, *buf + *len, cap - *len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -347,7 +348,7 @@ static int read_all(int fd, struct de_bpfsnap *s)
 		}
 		if (n == 0)
 			return 0;
-		s->len += (size_t)n;
+		*len += (size_t)n;
 	}
 }
 
@@ -355,6 +356,7 @@ struct de_bpfsnap_prog {
 	struct de_snapshot_bpf *skel; /* NULL when reusing a pinned program */
 	struct bpf_link *link;
 	int link_fd;                  /* the iterator link (loaded or pinned) */
+	int split_fd;                 /* the de_split map (parallel reads), or -1 */
 	uint32_t argv_max;
 	uint64_t load_ns;
 	bool cgroup_v2;
@@ -398,14 +400,31 @@ static int open_pinned(struct de_bpfsnap_prog *pr)
 	int pfd = ret == 0 ? bpf_prog_get_fd_by_id(li.prog_id) : -1;
 	if (ret == 0 && pfd < 0)
 		ret = -errno;
+	uint32_t ids[8];
+	uint32_t nids = 0;
 	if (ret == 0) {
 		struct bpf_prog_info pi;
 		memset(&pi, 0, sizeof(pi));
+		pi.nr_map_ids = DE_ARRAY_SIZE(ids);
+		pi.map_ids = (uint64_t)(uintptr_t)ids;
 		len = sizeof(pi);
 		if (bpf_obj_get_info_by_fd(pfd, &pi, &len) < 0)
 			ret = -errno;
 		else if (strcmp(pi.name, "de_snapshot") != 0)
 			ret = -EINVAL;
+		else
+			nids = DE_MIN(pi.nr_map_ids, (uint32_t)DE_ARRAY_SIZE(ids));
+	}
+	for (uint32_t i = 0; ret == 0 && i < nids && pr->split_fd < 0; i++) {
+		int mfd = bpf_map_get_fd_by_id(ids[i]);
+		struct bpf_map_info mi;
+		memset(&mi, 0, sizeof(mi));
+		len = sizeof(mi);
+		if (mfd >= 0 && bpf_obj_get_info_by_fd(mfd, &mi, &len) == 0 &&
+		    strcmp(mi.name, "de_split") == 0)
+			pr->split_fd = mfd;
+		else if (mfd >= 0)
+			close(mfd);
 	}
 	if (pfd >= 0)
 		close(pfd);
@@ -462,6 +481,7 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_p
 	pr->argv_max = argv_max_bytes;
 	pr->memfd = -1;
 	pr->link_fd = -1;
+	pr->split_fd = -1;
 	uint32_t cap = argv_max_bytes < DE_SNAP_ARGV_MAX ? argv_max_bytes : DE_SNAP_ARGV_MAX;
 	uint64_t t0 = now_ns();
 	if (flags & DE_BPFSNAP_SHARED) {
@@ -502,6 +522,7 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_p
 		goto out;
 	}
 	pr->link_fd = bpf_link__fd(pr->link);
+	pr->split_fd = bpf_map__fd(pr->skel->maps.de_split);
 	pr->load_ns = now_ns() - t0;
 	/* a low fd: the program looks only at the reader's first 64 */
 	pr->memfd = memfd_create("daemoneye-probe", MFD_CLOEXEC);
@@ -522,6 +543,8 @@ void de_bpfsnap_close(struct de_bpfsnap_prog *pr)
 		return;
 	if (pr->reused && pr->link_fd >= 0)
 		close(pr->link_fd);
+	if (pr->reused && pr->split_fd >= 0)
+		close(pr->split_fd);
 	bpf_link__destroy(pr->link); /* a pinned link stays attached */
 	de_snapshot_bpf__destroy(pr->skel);
 	if (pr->memfd >= 0)
@@ -532,10 +555,76 @@ void de_bpfsnap_close(struct de_bpfsnap_prog *pr)
 uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { return pr->load_ns; }
 bool de_bpfsnap_prog_reused(const struct de_bpfsnap_prog *pr) { return pr->reused; }
 
+/* One part of a parallel read (de_split in the program): this thread
+ * registers itself for part `idx` of `parts`, reads, unregisters. */
+struct part {
+	const struct de_bpfsnap_prog *pr;
+	uint32_t idx, parts;
+	char *buf;
+	size_t len;
+	int ret;
+	const char *what; /* the step that failed */
+};
+
+static void *read_part(void *arg)
+{
+	struct part *p = arg;
+	uint32_t tid = (uint32_t)gettid();
+	uint64_t v = (uint64_t)p->parts << 32 | p->idx;
+	/* registered even as the only reader: an entry a killed reader left
+	 * behind is then overwritten, never applied to a later thread that
+	 * got its id */
+	bool reg = p->pr->split_fd >= 0 &&
+		   bpf_map_update_elem(p->pr->split_fd, &tid, &v, BPF_ANY) == 0;
+	if (p->parts > 1 && !reg) {
+		p->ret = de_neg_errno();
+		p->what = "registering a parallel reader";
+		return NULL;
+	}
+	int fd = bpf_iter_create(p->pr->link_fd);
+	if (fd < 0) {
+		p->ret = fd < -1 ? fd : de_neg_errno();
+		p->what = "creating the BPF iterator";
+	} else {
+		p->ret = read_all(fd, &p->buf, &p->len);
+		p->what = "reading the BPF iterator";
+		close(fd);
+	}
+	if (reg)
+		bpf_map_delete_elem(p->pr->split_fd, &tid);
+	return NULL;
+}
+
+/* Append src to s->buf (room reserved), giving src's pages back as they
+ * are copied: the peak stays the snapshot's size, not that plus a part. */
+static void append_release(struct de_bpfsnap *s, char *src, size_t n)
+{
+	const size_t step = 1 << 20;
+	uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+	for (size_t off = 0; off < n; off += step) {
+		size_t k = DE_MIN(step, n - off);
+		memcpy(s->buf + s->len, src + off, k);
+		s->len += k;
+		uintptr_t lo = ((uintptr_t)src + off + page - 1) & ~(page - 1);
+		uintptr_t hi = ((uintptr_t)src + off + k) & ~(page - 1);
+		if (hi > lo)
+			madvise((void *)lo, hi - lo, MADV_DONTNEED);
+	}
+}
+
+static int cmp_tgid(const void *a, const void *b)
+{
+	int32_t x = ((const struct proc_ix *)a)->r->ids.tgid;
+	int32_t y = ((const struct proc_ix *)b)->r->ids.tgid;
+	return (x > y) - (x < y);
+}
+
+#define PARTS_MAX 4
+
 int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
 {
 	struct de_bpfsnap *s = calloc(1, sizeof(*s));
-	int iter_fd = -1, ret;
+	int ret = 0;
 	if (!s)
 		return -ENOMEM;
 	s->argv_max = pr->argv_max;
@@ -543,22 +632,64 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
 	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
 	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
+	/* One reader per CPU (at most PARTS_MAX): the program's work per
+	 * task, not the copy, is the cost of a snapshot. */
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	uint32_t parts = pr->split_fd >= 0 && ncpu > 1 ? (uint32_t)DE_MIN(ncpu, PARTS_MAX) : 1;
+	struct part p[PARTS_MAX];
+	pthread_t th[PARTS_MAX];
+	bool started[PARTS_MAX] = { false };
 	uint64_t t1 = now_ns();
-	iter_fd = bpf_iter_create(pr->link_fd);
-	if (iter_fd < 0) {
-		ret = iter_fd < -1 ? iter_fd : de_neg_errno();
-		de_bpf_why(why, why_len, "creating the BPF iterator", ret, "task iterators");
-		goto out;
+	for (uint32_t i = 0; i < parts; i++) {
+		p[i] = (struct part){ .pr = pr, .idx = i, .parts = parts };
+		if (i > 0)
+			started[i] = pthread_create(&th[i], NULL, read_part, &p[i]) == 0;
 	}
-	ret = read_all(iter_fd, s);
+	read_part(&p[0]);
+	for (uint32_t i = 1; i < parts; i++) {
+		if (started[i])
+			pthread_join(th[i], NULL);
+		else
+			read_part(&p[i]); /* no thread: in turn */
+	}
 	s->read_ns = now_ns() - t1;
-	if (ret < 0) {
-		de_bpf_why(why, why_len, "reading the BPF iterator", ret, "task iterators");
-		goto out;
+	size_t total = 0;
+	for (uint32_t i = 0; i < parts; i++) {
+		if (p[i].ret < 0 && ret == 0) {
+			ret = p[i].ret;
+			de_bpf_why(why, why_len, p[i].what, ret, "task iterators");
+		}
+		total += p[i].len;
 	}
+	/* one buffer: the first part's, grown in place (mremap) and the
+	 * others appended and freed one by one, so the peak is the snapshot
+	 * plus one part, not two copies of it */
+	if (ret == 0 && total > p[0].len) {
+		char *nb = realloc(p[0].buf, total);
+		if (nb)
+			p[0].buf = nb;
+		else
+			ret = -ENOMEM;
+	}
+	if (ret == 0) {
+		s->buf = p[0].buf;
+		s->len = p[0].len;
+		p[0].buf = NULL;
+	}
+	for (uint32_t i = 1; i < parts; i++) {
+		if (ret == 0 && p[i].len)
+			append_release(s, p[i].buf, p[i].len);
+		free(p[i].buf);
+		p[i].buf = NULL;
+	}
+	free(p[0].buf);
+	if (ret < 0)
+		goto out;
 	if (pr->shared && !pr->reused && !pr->pin_tried)
 		pin_now(pr);
 	ret = index_records(s);
+	if (ret == 0 && parts > 1) /* each part is in pid order, not the whole */
+		qsort(s->procs, s->n, sizeof(*s->procs), cmp_tgid);
 	if (ret == 0)
 		ret = sum_threads(s);
 	if (ret < 0)
@@ -567,8 +698,6 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 		s->pid1_from_proc = (s->n == 0 || s->procs[0].r->ids.tgid != 1) &&
 				    access("/proc/1", F_OK) == 0;
 out:
-	if (iter_fd >= 0)
-		close(iter_fd);
 	if (ret < 0) {
 		de_bpfsnap_free(s);
 		return ret;

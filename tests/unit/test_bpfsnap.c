@@ -752,6 +752,13 @@ static void test_prog_reused(void **state)
 		assert_int_equal(de_bpfsnap_read(pr, &s, why, sizeof(why)), 0);
 		assert_true(find(s, getpid()) >= 0);
 		assert_true(de_bpfsnap_count(s) >= 10);
+		/* one reader per CPU, each a part of the processes: merged, every
+		 * process once and in pid order, and none missing (pid 2,
+		 * kthreadd, is in every snapshot whatever the part split) */
+		for (size_t j = 1; j < de_bpfsnap_count(s); j++)
+			assert_true(de_bpfsnap_pid(s, j - 1) < de_bpfsnap_pid(s, j));
+		assert_true(find(s, 2) >= 0);
+		assert_true(find(s, getppid()) >= 0);
 		de_bpfsnap_free(s);
 	}
 	de_bpfsnap_close(pr);
