@@ -12,17 +12,15 @@ before the delivery was recorded) are allowed, counted and must carry
 the same alert; a lost or unknown id is a failure. Needs root."""
 import json
 import os
-import pwd
 import shutil
 import signal
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tap import ok, skip, done, bin_path  # noqa: E402
+from tap import ok, skip, done, bin_path, wait_for, run_workspace  # noqa: E402
 from receivers import Webhook  # noqa: E402
 
 N = 10000
@@ -36,16 +34,6 @@ ENV = dict(os.environ, ASAN_OPTIONS=":".join(
 
 def de(*args, **kw):
     return subprocess.run([bin_path(), *args], capture_output=True, timeout=120, env=ENV, **kw)
-
-
-def wait_for(fn, secs, step=0.2):
-    end = time.monotonic() + secs
-    while time.monotonic() < end:
-        r = fn()
-        if r:
-            return r
-        time.sleep(step)
-    return fn()
 
 
 def read_pid(path):
@@ -91,17 +79,8 @@ def main():
     if os.geteuid() != 0:
         skip("agent_kill", "needs root (the daemons drop from root, procmond loads eBPF)")
         return
-    try:
-        user = pwd.getpwnam("daemoneye")
-    except KeyError:
-        user = pwd.getpwnam("nobody")
-    tmp = tempfile.mkdtemp(prefix="de-agent-kill.")
-    os.chmod(tmp, 0o755)
-    state = os.path.join(tmp, "state")
+    tmp, state, out_dir, _ = run_workspace("de-agent-kill.")
     os.mkdir(state, 0o750)
-    out_dir = os.path.join(tmp, "out")
-    os.mkdir(out_dir)
-    os.chown(out_dir, user.pw_uid, user.pw_gid)
     alerts_file = os.path.join(out_dir, "alerts.jsonl")
     rules_dir = os.path.join(tmp, "rules")
     os.mkdir(rules_dir, 0o755)

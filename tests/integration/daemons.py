@@ -26,7 +26,7 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tap import ok, skip, done, bin_path  # noqa: E402
+from tap import ok, skip, done, bin_path, wait_for  # noqa: E402
 
 CAPS_PROCMOND = "0000000000080004"  # cap_dac_read_search + cap_sys_ptrace (docs/SECURITY.md)
 
@@ -153,16 +153,6 @@ def proc_status(pid):
             k, _, v = line.partition(":")
             out[k] = v.strip()
     return out
-
-
-def wait_for(cond, timeout, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 def status_json(state):

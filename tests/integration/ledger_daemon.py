@@ -26,7 +26,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tap import ok, skip, done, bin_path  # noqa: E402
+from tap import ok, skip, done, bin_path, wait_for  # noqa: E402
 
 CAPS_KEPT = 0x0000000000080004  # cap_dac_read_search + cap_sys_ptrace (docs/SECURITY.md)
 CAP_LEDGER = 0x10
@@ -157,16 +157,6 @@ def read_pid(state):
             return int(f.read().strip())
     except (OSError, ValueError):
         return 0
-
-
-def wait_for(cond, timeout, step=0.2):
-    end = time.time() + timeout
-    while time.time() < end:
-        v = cond()
-        if v:
-            return v
-        time.sleep(step)
-    return cond()
 
 
 STARTED = []  # every daemon started here, killed at the end if still running

@@ -9,16 +9,14 @@ and the rule set; the exec-to-alert latency of each one is measured
 (store exec time to alert time) and printed. Needs root."""
 import json
 import os
-import pwd
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from tap import ok, skip, done, bin_path  # noqa: E402
+from tap import ok, skip, done, bin_path, wait_for, run_workspace  # noqa: E402
 
 N = 20
 # procmond's seccomp filter refuses LeakSanitizer's tracer (see daemons.py)
@@ -30,30 +28,11 @@ def de(*args, **kw):
     return subprocess.run([bin_path(), *args], capture_output=True, timeout=60, **kw)
 
 
-def wait_for(fn, secs):
-    end = time.time() + secs
-    while time.time() < end:
-        r = fn()
-        if r:
-            return r
-        time.sleep(0.2)
-    return None
-
-
 def main():
     if os.geteuid() != 0:
         skip("run_detect", "needs root (the daemons drop from root)")
         return
-    try:
-        user = pwd.getpwnam("daemoneye")
-    except KeyError:
-        user = pwd.getpwnam("nobody")
-    tmp = tempfile.mkdtemp(prefix="de-run-detect.")
-    os.chmod(tmp, 0o755)
-    state = os.path.join(tmp, "state")
-    out_dir = os.path.join(tmp, "out")
-    os.mkdir(out_dir)
-    os.chown(out_dir, user.pw_uid, user.pw_gid)
+    tmp, state, out_dir, _ = run_workspace("de-run-detect.")
     alerts_file = os.path.join(out_dir, "alerts.jsonl")
     cfg = os.path.join(tmp, "daemoneye.yaml")
     with open(cfg, "w") as f:

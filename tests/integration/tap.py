@@ -6,8 +6,10 @@ the TAP stream. Helpers to run the built daemoneye binary live here too.
 """
 import json
 import os
+import pwd
 import subprocess
 import sys
+import time
 import traceback
 
 _n = 0
@@ -54,6 +56,39 @@ def done():
 
 def bin_path():
     return os.environ["DE_BIN"]
+
+
+def wait_for(cond, timeout, step=0.2):
+    """Poll cond() until it returns something true or timeout seconds
+    pass; returns that value (or cond()'s last one)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        v = cond()
+        if v:
+            return v
+        time.sleep(step)
+    return cond()
+
+
+def run_workspace(prefix):
+    """A temporary directory for a `daemoneye run` test: (tmp, state dir
+    path (not created), out dir writable by the daemon user, that user)."""
+    import tempfile
+    user = daemon_user()
+    tmp = tempfile.mkdtemp(prefix=prefix)
+    os.chmod(tmp, 0o755)
+    out_dir = os.path.join(tmp, "out")
+    os.mkdir(out_dir)
+    os.chown(out_dir, user.pw_uid, user.pw_gid)
+    return tmp, os.path.join(tmp, "state"), out_dir, user
+
+
+def daemon_user():
+    """The user the daemons drop to: daemoneye, else nobody (pwd entry)."""
+    try:
+        return pwd.getpwnam("daemoneye")
+    except KeyError:
+        return pwd.getpwnam("nobody")
 
 
 def run(args, **kw):
