@@ -187,7 +187,11 @@ static int setup_rule_db(sqlite3 *db, void *ud)
 			       NULL) != SQLITE_OK)
 		return -EIO;
 	struct de_buf ddl = DE_BUF_INIT;
-	de_buf_puts(&ddl, "PRAGMA temp_store = MEMORY; CREATE TEMP TABLE new_process_events(");
+	/* No rollback journal for temp: every evaluation empties and refills
+	 * the window anyway, and journaling each page it changes cost ~4% of
+	 * a 10,000-process cycle (bench_detect snapshot). */
+	de_buf_puts(&ddl, "PRAGMA temp_store = MEMORY; PRAGMA temp.journal_mode = OFF;"
+		    " CREATE TEMP TABLE new_process_events(");
 	for (int c = 0; c < sqlite3_column_count(cols); c++)
 		de_buf_printf(&ddl, "%s\"%s\"", c ? ", " : "", sqlite3_column_name(cols, c));
 	de_buf_puts(&ddl, ", PRIMARY KEY(type, id)) WITHOUT ROWID;");
