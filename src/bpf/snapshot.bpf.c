@@ -27,14 +27,17 @@
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* enum bpf_map_type (uapi, stable): vmlinux_min.h has no uapi enums */
-#define BPF_MAP_TYPE_HASH 1
+#define BPF_MAP_TYPE_LRU_HASH 9
 
 /* Parallel snapshots: a reader thread that registered its thread id here
  * with (parts << 32 | part) gets only the processes (and their threads)
  * whose tgid % parts == part; the reader's other threads read the other
- * parts at the same time. A reader not in the map gets every process. */
+ * parts at the same time. A reader not in the map gets every process.
+ * LRU: the program stays pinned across processes, and a reader killed
+ * mid-read leaves its entry behind; the oldest such entries make room
+ * instead of a full map refusing every later reader. */
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
 	__type(value, __u64);
