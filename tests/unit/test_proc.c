@@ -286,6 +286,16 @@ static void count_reads(int32_t pid, enum de_pf done, void *ud)
 	(*(int *)ud)++;
 }
 
+/* A /proc reader whose hook runs at each read of the process's files. */
+static struct de_proc_reader *hooked_reader(void (*hook)(int32_t, enum de_pf, void *), void *ud)
+{
+	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096,
+				  .fault_hook = hook, .fault_hook_ud = ud };
+	struct de_proc_reader *r = de_proc_reader_new(&o);
+	assert_non_null(r);
+	return r;
+}
+
 /* A record that a source (the BPF snapshot) filled with every group the
  * reader wants is complete: de_proc_complete() reads nothing from /proc
  * (it once opened /proc/PID for every process of a snapshot). */
@@ -293,10 +303,7 @@ static void test_complete_reads_nothing(void **state)
 {
 	(void)state;
 	int calls = 0;
-	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096,
-				  .fault_hook = count_reads, .fault_hook_ud = &calls };
-	struct de_proc_reader *r = de_proc_reader_new(&o);
-	assert_non_null(r);
+	struct de_proc_reader *r = hooked_reader(count_reads, &calls);
 	struct de_proc p;
 	assert_int_equal(de_proc_read(r, getpid(), &p), 0);
 	assert_true(calls > 0); /* the hook sees reads */
@@ -319,10 +326,7 @@ static void test_exit_mid_read(void **state)
 	const char *const envp[] = { NULL };
 	pid_t pid = spawn("/bin/sleep", argv, envp);
 	int calls = 0;
-	struct de_proc_opts o = { .proc_root = "/proc", .argv_max_bytes = 4096,
-				  .fault_hook = kill_child, .fault_hook_ud = &calls };
-	struct de_proc_reader *r = de_proc_reader_new(&o);
-	assert_non_null(r);
+	struct de_proc_reader *r = hooked_reader(kill_child, &calls);
 	struct de_proc p;
 	assert_int_equal(de_proc_read(r, pid, &p), 0);
 	assert_int_equal(calls, 1);
