@@ -188,7 +188,6 @@ int main(int argc, char **argv)
 	if (pipe(pfd) < 0)
 		return 1;
 	double t0 = now_s(), until = t0 + secs;
-	double c0 = cpu_s();
 	for (int i = 0; i < workers; i++) {
 		pid_t w = fork();
 		if (w == 0) {
@@ -197,6 +196,9 @@ int main(int argc, char **argv)
 		}
 	}
 	close(pfd[1]);
+	/* after the forks: forking this process (its ring buffer and BPF
+	 * mappings) costs milliseconds that procmond never pays */
+	double c0 = cpu_s();
 	/* consume until the workers are done and the ring stays quiet */
 	double quiet_until = 0, in_dispatch = 0;
 	uint64_t wakeups = 0;
