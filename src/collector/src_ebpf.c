@@ -47,6 +47,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bpfring.h"
 #include "bpfsnap.h"
 #include "bpfutil.h"
 #include "events.h"
@@ -65,7 +66,7 @@ static void ebpf_close(struct de_source *s);
 struct de_source {
 	struct de_source_opts o;
 	struct de_events_bpf *skel;
-	struct ring_buffer *rb;
+	struct de_bpfring *rb;
 	struct de_proc_reader *reader; /* owns the boot id (read once at open) */
 	const uint8_t *boot_id;
 	int64_t boot_to_real_ns;       /* CLOCK_REALTIME - CLOCK_BOOTTIME, per dispatch */
@@ -81,8 +82,6 @@ struct de_source {
 	uint64_t next_miss_check_ns;
 	int cb_err;                    /* the sink's error, ends a consume */
 	int last_batch;                /* records the last dispatch consumed */
-	void *positions;               /* the ring's consumer and producer pages, read-only */
-	size_t page;
 	char filename[DE_BPF_FILENAME_MAX + 1];
 	char detail[384];
 	struct de_event ev;
@@ -382,20 +381,9 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 		de_bpf_why(why, why_len, "ebpf: attaching to sched_process_exec/fork/exit", ret, "these tracepoints");
 		goto fail;
 	}
-	s->rb = ring_buffer__new(bpf_map__fd(s->skel->maps.events), on_record, s, NULL);
-	if (!s->rb) {
-		ret = de_neg_errno();
+	ret = de_bpfring_open(bpf_map__fd(s->skel->maps.events), rb, on_record, s, &s->rb);
+	if (ret < 0) {
 		de_bpf_why(why, why_len, "ebpf: mapping the ring buffer", ret, "these tracepoints");
-		goto fail;
-	}
-	/* our own read-only view of the positions: "is anything pending?" */
-	s->page = page > 0 ? (size_t)page : 4096;
-	s->positions = mmap(NULL, 2 * s->page, PROT_READ, MAP_SHARED,
-			    bpf_map__fd(s->skel->maps.events), 0);
-	if (s->positions == MAP_FAILED) {
-		s->positions = NULL;
-		ret = de_neg_errno();
-		de_bpf_why(why, why_len, "ebpf: mapping the ring buffer's positions", ret, "these tracepoints");
 		goto fail;
 	}
 	s->next_miss_check_ns = clock_ns(CLOCK_MONOTONIC) + MISS_CHECK_NS;
@@ -412,7 +400,8 @@ fail:
 	return ret;
 }
 
-static int ebpf_fd(struct de_source *s) { return ring_buffer__epoll_fd(s->rb); }
+/* The ring buffer map's fd polls readable while records are pending. */
+static int ebpf_fd(struct de_source *s) { return bpf_map__fd(s->skel->maps.events); }
 
 /* Busy (the last dispatch had records): come back in BATCH_MS, records do
  * not wake us until min(64 KiB, ring/4) are pending. Idle: the next record wakes us;
@@ -426,9 +415,7 @@ static int ebpf_timeout_ms(struct de_source *s)
 	if (busy)
 		return BATCH_MS;
 	/* a record that came in (without a wakeup) since the last dispatch */
-	const unsigned long *cons = s->positions;
-	const unsigned long *prod = (const void *)((const char *)s->positions + s->page);
-	if (__atomic_load_n(prod, __ATOMIC_ACQUIRE) != __atomic_load_n(cons, __ATOMIC_ACQUIRE))
+	if (de_bpfring_pending(s->rb))
 		return 0;
 	uint64_t now = clock_ns(CLOCK_MONOTONIC);
 	if (now >= s->next_miss_check_ns)
@@ -441,7 +428,7 @@ static int ebpf_dispatch(struct de_source *s)
 {
 	s->boot_to_real_ns = (int64_t)clock_ns(CLOCK_REALTIME) - (int64_t)clock_ns(CLOCK_BOOTTIME);
 	s->cb_err = 0;
-	int n = ring_buffer__consume(s->rb);
+	int n = de_bpfring_consume(s->rb);
 	s->last_batch = n > 0 ? n : 0;
 	if (s->cb_err)
 		return s->cb_err;
@@ -531,10 +518,8 @@ static void ebpf_close(struct de_source *s)
 {
 	if (!s)
 		return;
-	if (s->positions)
-		munmap(s->positions, 2 * s->page);
 	de_bpfsnap_close(s->snapprog);
-	ring_buffer__free(s->rb);
+	de_bpfring_close(s->rb);
 	de_events_bpf__destroy(s->skel);
 	de_proc_reader_free(s->reader);
 	free(s->percpu);
