@@ -5,11 +5,17 @@ outside (/proc/PID/stat and /proc/PID/status), not a test.
   idle:  CPU time of procmond and the agent together over a window (60 s by
          default) after a settling period, as a percentage of one core,
          with the host's exec rate during the window (what "idle" meant).
+  storm: an exec storm (bench_ebpf -n: WORKERS processes fork and exec
+         /bin/true as fast as they can for --storm seconds): every exec
+         stored (none lost), and procmond's CPU time (all its threads: the
+         source, the live table, enrichment, the ledger, IPC to the agent)
+         per event it forwarded (the store's process_events rows of the
+         storm), and the agent's.
   live:  agent RSS (VmRSS, VmHWM) with N extra live processes (10,000 by
          default: `sleep` children started in the window), after the agent
          stored their fork and exec events.
 
-  sudo bench/bench_daemons.py [--bin build/src/daemoneye] [--window 60] [--procs 10000]
+  sudo bench/bench_daemons.py [--bin build/src/daemoneye] [--window 60] [--storm 20] [--procs 10000]
 """
 import argparse
 import os
@@ -49,12 +55,51 @@ def execs_total():
     return 0
 
 
+def store_count(state, sql, args=()):
+    db = sqlite3.connect(os.path.join(state, "store.db"), timeout=30)
+    try:
+        return db.execute(sql, args).fetchone()[0]
+    finally:
+        db.close()
+
+
+def storm(a, state, pm, ag):
+    """Exec storm under the daemons: nothing lost, CPU per event."""
+    bench = os.path.join(os.path.dirname(a.bin), "..", "bench", "bench_ebpf")
+    n_rows = "SELECT count(*) FROM process_events"
+    ev0 = store_count(state, n_rows)
+    c0 = (stat_cpu(pm), stat_cpu(ag))
+    p = subprocess.Popen([bench, "-n", "-w", str(a.workers), "-d", str(a.storm)],
+                         stdout=subprocess.PIPE, text=True)
+    out = p.communicate()[0]
+    execs = int(out.split("execs ")[1].split()[0])
+    marker = f"/bin/true de-bench-{p.pid}"
+    # settled when every exec of the storm is stored and procmond is quiet
+    deadline, stored = time.time() + 120, 0
+    while time.time() < deadline:
+        stored = store_count(state, "SELECT count(*) FROM process_events WHERE type = 'exec'"
+                             " AND cmdline = ?", (marker,))
+        if stored >= execs:
+            break
+        time.sleep(1)
+    time.sleep(2)
+    c1 = (stat_cpu(pm), stat_cpu(ag))
+    events = store_count(state, n_rows) - ev0
+    print(f"storm: {a.workers} workers, {a.storm:.0f} s: {execs} execs ({execs / a.storm:.0f}/s), "
+          f"{stored} stored, {execs - stored} lost")
+    print(f"storm: {events} events stored (every fork, exec and exit on the host); procmond CPU "
+          f"{c1[0] - c0[0]:.2f} s = {1e6 * (c1[0] - c0[0]) / max(events, 1):.1f} us/event, "
+          f"agent {c1[1] - c0[1]:.2f} s = {1e6 * (c1[1] - c0[1]) / max(events, 1):.1f} us/event")
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--bin", default=os.path.join(os.path.dirname(__file__), "..", "build", "src",
                                                   "daemoneye"))
     ap.add_argument("--window", type=float, default=60)
     ap.add_argument("--settle", type=float, default=15)
+    ap.add_argument("--storm", type=float, default=20, help="exec storm seconds (0: none)")
+    ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--procs", type=int, default=10000)
     a = ap.parse_args()
     if os.geteuid() != 0:
@@ -74,6 +119,8 @@ def main():
               f"{100 * (c1 - c0) / el:.3f}% of one core; host created {f1 - f0} processes "
               f"({(f1 - f0) / el:.1f}/s) meanwhile; procmond {stat_cpu(pm):.2f} s, "
               f"agent {stat_cpu(ag):.2f} s CPU since start")
+        if a.storm > 0:
+            storm(a, state, pm, ag)
         rss0 = status_kb(ag, "VmRSS")
         for _ in range(a.procs):
             kids.append(subprocess.Popen(["sleep", "3600"]))

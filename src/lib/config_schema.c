@@ -58,7 +58,7 @@ const struct de_cfg_key de_cfg_keys[DE_CFG_N_KEYS] = {
 	  .help = "Seconds between resync snapshots that heal the live process table (0: only after reported drops)." },
 	{ .name = "collector.ring_buffer_bytes", .type = DE_CFG_UINT, FIELD(collector.ring_buffer_bytes),
 	  .min = 65536, .max = 1073741824, .size_suffix = true, .def = "2M",
-	  .help = "Size of the eBPF ring buffer (a power of two); it is mapped twice, so it counts double in the collector's RSS." },
+	  .help = "Size of the eBPF ring buffer (a power of two); all of it counts in the collector's RSS." },
 	{ .name = "collector.max_exited", .type = DE_CFG_UINT, FIELD(collector.max_exited),
 	  .min = 0, .max = 1000000, .def = "4096",
 	  .help = "Exited processes the live process table keeps for ancestry." },
