@@ -33,6 +33,21 @@ def stat_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid):
+    """CPU seconds per thread name (threads of one name summed)."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def status_kb(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -69,6 +84,7 @@ def storm(a, state, pm, ag):
     n_rows = "SELECT count(*) FROM process_events"
     ev0 = store_count(state, n_rows)
     c0 = (stat_cpu(pm), stat_cpu(ag))
+    t0 = thread_cpu(pm)
     p = subprocess.Popen([bench, "-n", "-w", str(a.workers), "-d", str(a.storm)],
                          stdout=subprocess.PIPE, text=True)
     out = p.communicate()[0]
@@ -84,12 +100,16 @@ def storm(a, state, pm, ag):
         time.sleep(1)
     time.sleep(2)
     c1 = (stat_cpu(pm), stat_cpu(ag))
+    t1 = thread_cpu(pm)
     events = store_count(state, n_rows) - ev0
     print(f"storm: {a.workers} workers, {a.storm:.0f} s: {execs} execs ({execs / a.storm:.0f}/s), "
           f"{stored} stored, {execs - stored} lost")
     print(f"storm: {events} events stored (every fork, exec and exit on the host); procmond CPU "
           f"{c1[0] - c0[0]:.2f} s = {1e6 * (c1[0] - c0[0]) / max(events, 1):.1f} us/event, "
           f"agent {c1[1] - c0[1]:.2f} s = {1e6 * (c1[1] - c0[1]) / max(events, 1):.1f} us/event")
+    split = ", ".join(f"{n} {1e6 * (t1[n] - t0.get(n, 0)) / max(events, 1):.1f}"
+                      for n in sorted(t1) if t1[n] > t0.get(n, 0))
+    print(f"storm: procmond us/event by thread: {split}")
 
 
 def main():

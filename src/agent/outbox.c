@@ -365,6 +365,7 @@ flush:
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
+	pthread_setname_np(pthread_self(), "de-outbox"); /* top -H, ps -L */
 	/* a receiver that closed its end (a pipe, stdout, a TLS socket) makes
 	 * the write fail with EPIPE in this thread instead of killing the host */
 	sigset_t pipe_set;

@@ -253,6 +253,7 @@ static void handle_with(struct de_enrich *e, struct de_exehash_cache *hc,
 static void *worker(void *arg)
 {
 	struct de_enrich *e = arg;
+	pthread_setname_np(pthread_self(), "de-hash"); /* top -H, ps -L */
 	pthread_mutex_lock(&e->lock);
 	while (!e->stop) {
 		if (e->worked == e->submitted) {

@@ -536,6 +536,7 @@ static void on_listen(struct pm *pm)
 static void *collector_thread(void *ud)
 {
 	struct pm *pm = ud;
+	pthread_setname_np(pthread_self(), "de-collector"); /* top -H, ps -L */
 	pm->th_ret = de_collector_run(pm->col, -1);
 	uint64_t one = 1;
 	if (write(pm->done_fd, &one, sizeof(one)) < 0)

@@ -189,6 +189,7 @@ static void *sync_main(void *arg)
 {
 	struct de_ledger *l = arg;
 	struct syncer *sy = &l->sy;
+	pthread_setname_np(pthread_self(), "de-ledger-sync"); /* top -H, ps -L */
 	pthread_mutex_lock(&sy->mu);
 	for (;;) {
 		while (!sy->want && !sy->stop)
