@@ -1,7 +1,7 @@
 /* hash.h: BLAKE3 and SHA-256 over files and memory.
  *
  * BLAKE3 comes from the official C implementation (built from the sources
- * Debian's librust-blake3-dev ships), SHA-256 from OpenSSL's EVP interface.
+ * Debian's librust-blake3-dev ships), SHA-256 from OpenSSL's libcrypto (SHA256_*, see hash.c).
  * Files are read once in large blocks and fed to every requested algorithm,
  * so hashing an executable for both costs one read.
  */
