@@ -125,6 +125,9 @@ int de_bpfring_consume(struct de_bpfring *r)
 				return n;
 			size_t sz = len & ~(uint32_t)(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
 			unsigned long next = cons + ((sz + BPF_RINGBUF_HDR_SZ + 7) & ~(size_t)7);
+			/* the kernel never writes these; a consumer must not read past the ring */
+			if (sz > r->size - BPF_RINGBUF_HDR_SZ || next > prod)
+				return -EPROTO;
 			if (!(len & BPF_RINGBUF_DISCARD_BIT)) {
 				void *p = payload(r, (cons + BPF_RINGBUF_HDR_SZ) & mask, sz);
 				if (!p)

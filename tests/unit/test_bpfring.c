@@ -2,7 +2,9 @@
  * kernel lays it out: records in order, records that wrap the end of the
  * data area arrive whole, discarded records are skipped, a record still
  * being written stops the consumer, a callback error stops it after that
- * record, and the consumer position follows. (The real map is exercised
+ * record, the consumer position follows, and a header no kernel writes
+ * (longer than the ring or than what was produced) is an error, not a read
+ * past the ring. (The real map is exercised
  * by test_src_ebpf, whose drop test runs a one-page ring.) */
 #include <stdarg.h>
 #include <stddef.h>
@@ -135,6 +137,29 @@ static void test_busy_and_stop(void **state)
 	de_bpfring_close(r);
 }
 
+static void test_corrupt_header(void **state)
+{
+	(void)state;
+	static struct fake f;
+	memset(&f, 0, sizeof(f));
+	struct got g = { 0 };
+	struct de_bpfring *r;
+	assert_int_equal(de_bpfring_open_mem(&f.cons, &f.prod, f.data, RING, cb, &g, &r), 0);
+	/* a header longer than the ring (no kernel writes this), with a producer
+	 * position that covers it */
+	uint32_t hdr[2] = { 300, 0 };
+	memcpy(f.data, hdr, sizeof(hdr));
+	f.prod = 2 * RING;
+	assert_int_equal(de_bpfring_consume(r), -EPROTO);
+	assert_int_equal(g.n, 0);
+	f.cons = f.prod = 0;
+	put(&f, 16, 1, 0);
+	f.prod -= 8; /* the header claims more than the producer published */
+	assert_int_equal(de_bpfring_consume(r), -EPROTO);
+	assert_int_equal(g.n, 0);
+	de_bpfring_close(r);
+}
+
 static void test_bad_size(void **state)
 {
 	(void)state;
@@ -151,6 +176,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_order_wrap_discard),
 		cmocka_unit_test(test_busy_and_stop),
+		cmocka_unit_test(test_corrupt_header),
 		cmocka_unit_test(test_bad_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
