@@ -58,15 +58,23 @@ static int cb(void *ud, void *data, size_t size)
 	return g->n == g->stop_at ? -42 : 0;
 }
 
+/* An empty ring at positions 0 and a consumer over it. */
+static struct de_bpfring *fresh(struct fake *f, struct got *g)
+{
+	memset(f, 0, sizeof(*f));
+	memset(g, 0, sizeof(*g));
+	struct de_bpfring *r;
+	assert_int_equal(de_bpfring_open_mem(&f->cons, &f->prod, f->data, RING, cb, g, &r), 0);
+	return r;
+}
+
 static void test_order_wrap_discard(void **state)
 {
 	(void)state;
 	static struct fake f;
-	memset(&f, 0, sizeof(f));
+	struct got g;
+	struct de_bpfring *r = fresh(&f, &g);
 	f.cons = f.prod = 3 * RING - 40; /* positions only grow: start near a wrap */
-	struct got g = { 0 };
-	struct de_bpfring *r;
-	assert_int_equal(de_bpfring_open_mem(&f.cons, &f.prod, f.data, RING, cb, &g, &r), 0);
 	assert_false(de_bpfring_pending(r));
 	assert_int_equal(de_bpfring_consume(r), 0);
 
@@ -106,10 +114,8 @@ static void test_busy_and_stop(void **state)
 {
 	(void)state;
 	static struct fake f;
-	memset(&f, 0, sizeof(f));
-	struct got g = { 0 };
-	struct de_bpfring *r;
-	assert_int_equal(de_bpfring_open_mem(&f.cons, &f.prod, f.data, RING, cb, &g, &r), 0);
+	struct got g;
+	struct de_bpfring *r = fresh(&f, &g);
 	put(&f, 10, 1, 0);
 	unsigned long busy = put(&f, 10, 2, BPF_RINGBUF_BUSY_BIT); /* reserved, not committed */
 	put(&f, 10, 3, 0);
@@ -141,10 +147,8 @@ static void test_corrupt_header(void **state)
 {
 	(void)state;
 	static struct fake f;
-	memset(&f, 0, sizeof(f));
-	struct got g = { 0 };
-	struct de_bpfring *r;
-	assert_int_equal(de_bpfring_open_mem(&f.cons, &f.prod, f.data, RING, cb, &g, &r), 0);
+	struct got g;
+	struct de_bpfring *r = fresh(&f, &g);
 	/* a header longer than the ring (no kernel writes this), with a producer
 	 * position that covers it */
 	uint32_t hdr[2] = { 300, 0 };
