@@ -117,6 +117,8 @@ int de_bpfring_consume(struct de_bpfring *r)
 		unsigned long prod = __atomic_load_n(r->producer, __ATOMIC_ACQUIRE);
 		if (cons == prod)
 			return n;
+		if (prod < cons)
+			return -EPROTO; /* positions only grow: never written by a kernel */
 		while (cons < prod) {
 			/* headers are 8-byte aligned in a ring of >= one page: never split */
 			const uint32_t *hdr = (const uint32_t *)(const void *)(r->data + (cons & mask));

@@ -40,8 +40,8 @@ void de_bpfring_close(struct de_bpfring *r);
  * record still being written. Returns the number delivered, or the
  * callback's negative value, -ENOMEM (a wrapped record could not be
  * copied; it stays in the ring), or -EPROTO (a header claims more than
- * the ring or the producer holds: never written by a kernel; nothing is
- * read past the ring). */
+ * the ring or the producer holds, or the producer position is behind the
+ * consumer's: never written by a kernel; nothing is read past the ring). */
 int de_bpfring_consume(struct de_bpfring *r);
 
 /* Whether records (committed or not) are pending: the producer is ahead

@@ -2,6 +2,7 @@
  * arbitrary ring contents and positions: it must never read outside the
  * ring (ASan), must deliver payloads that lie inside the producer's
  * span, and must stop (no endless loop) on any header. */
+#include <errno.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -37,14 +38,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memset(ring, 0, RING);
 	memcpy(ring, data + 4, size - 4 < RING ? size - 4 : RING);
-	unsigned long cons = (unsigned long)start * 8, prod = cons + (span % (RING / 8 + 1)) * 8;
+	/* span's top bit puts the producer behind the consumer (corrupt) */
+	unsigned long cons = (unsigned long)start * 8 + RING;
+	unsigned long prod = span & 0x8000u ? cons - RING : cons + (span % (RING / 8 + 1)) * 8;
 	size_t total = 0;
 	struct de_bpfring *r;
 	if (de_bpfring_open_mem(&cons, &prod, ring, RING, cb, &total, &r) == 0) {
 		unsigned long before = cons;
 		int n = de_bpfring_consume(r);
-		if (cons > prod || cons < before)
+		if (prod >= before && (cons > prod || cons < before))
 			abort(); /* the consumer position stays within what was produced */
+		if (prod < before && (n != -EPROTO || cons != before))
+			abort(); /* a producer behind the consumer is refused, nothing read */
 		if (n > 0 && total > (size_t)(prod - before))
 			abort(); /* payloads come from the produced span */
 		de_bpfring_close(r);

@@ -161,6 +161,9 @@ static void test_corrupt_header(void **state)
 	f.prod -= 8; /* the header claims more than the producer published */
 	assert_int_equal(de_bpfring_consume(r), -EPROTO);
 	assert_int_equal(g.n, 0);
+	f.cons = 64;
+	f.prod = 32; /* a producer behind the consumer: an error, not an endless loop */
+	assert_int_equal(de_bpfring_consume(r), -EPROTO);
 	de_bpfring_close(r);
 }
 
