@@ -11,6 +11,10 @@
  * kernel accepted on a TCP connection the receiver then drops is lost;
  * before each send the connection is checked for a close by the peer,
  * which catches a restarted receiver but not a crash in flight.
+ *
+ * libssl is loaded when the first TLS sink opens (dynlib.h), not linked:
+ * linked, it and libcrypto would be mapped and relocated in every
+ * daemoneye process (about 1.8 MiB of procmond's RSS).
  */
 #include <netdb.h>
 #include <netinet/in.h>
@@ -18,15 +22,86 @@
 #include <openssl/err.h>
 #include <openssl/ssl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
 #include <fcntl.h>
 
+#include "dynlib.h"
 #include "emit.h"
 #include "log.h"
 #include "sink.h"
+
+/* The libssl and libcrypto functions this sink calls, resolved from
+ * libssl.so.3 (and the libcrypto it depends on) at the first TLS sink. */
+static struct {
+	bool ok;
+	char err[256];
+	__typeof__(TLS_client_method) *client_method;
+	__typeof__(SSL_CTX_new) *ctx_new;
+	__typeof__(SSL_CTX_ctrl) *ctx_ctrl;
+	__typeof__(SSL_CTX_set_verify) *ctx_set_verify;
+	__typeof__(SSL_CTX_load_verify_locations) *ctx_load_verify_locations;
+	__typeof__(SSL_CTX_set_default_verify_paths) *ctx_set_default_verify_paths;
+	__typeof__(SSL_CTX_free) *ctx_free;
+	__typeof__(SSL_new) *new_;
+	__typeof__(SSL_ctrl) *ctrl;
+	__typeof__(SSL_set_fd) *set_fd;
+	__typeof__(SSL_set1_host) *set1_host;
+	__typeof__(SSL_connect) *connect;
+	__typeof__(SSL_get_verify_result) *get_verify_result;
+	__typeof__(SSL_write) *write;
+	__typeof__(SSL_shutdown) *shutdown;
+	__typeof__(SSL_free) *free;
+	__typeof__(X509_verify_cert_error_string) *verify_cert_error_string;
+	__typeof__(ERR_get_error) *err_get_error;
+	__typeof__(ERR_error_string_n) *err_error_string_n;
+	__typeof__(ERR_clear_error) *err_clear_error;
+} tls;
+static pthread_once_t tls_once = PTHREAD_ONCE_INIT;
+
+static void tls_load(void)
+{
+#define FN(f, n) DE_DYNSYM(__typeof__(tls), f, n)
+	static const struct de_dynsym fns[] = {
+		FN(client_method, "TLS_client_method"), FN(ctx_new, "SSL_CTX_new"),
+		FN(ctx_ctrl, "SSL_CTX_ctrl"), FN(ctx_set_verify, "SSL_CTX_set_verify"),
+		FN(ctx_load_verify_locations, "SSL_CTX_load_verify_locations"),
+		FN(ctx_set_default_verify_paths, "SSL_CTX_set_default_verify_paths"),
+		FN(ctx_free, "SSL_CTX_free"), FN(new_, "SSL_new"), FN(ctrl, "SSL_ctrl"),
+		FN(set_fd, "SSL_set_fd"), FN(set1_host, "SSL_set1_host"), FN(connect, "SSL_connect"),
+		FN(get_verify_result, "SSL_get_verify_result"), FN(write, "SSL_write"),
+		FN(shutdown, "SSL_shutdown"), FN(free, "SSL_free"),
+		FN(verify_cert_error_string, "X509_verify_cert_error_string"),
+		FN(err_get_error, "ERR_get_error"), FN(err_error_string_n, "ERR_error_string_n"),
+		FN(err_clear_error, "ERR_clear_error"),
+	};
+#undef FN
+	tls.ok = de_dynlib_load("libssl.so.3", fns, DE_ARRAY_SIZE(fns), &tls, tls.err, sizeof(tls.err)) == 0;
+}
+
+#define TLS_client_method (tls.client_method)
+#define SSL_CTX_new (tls.ctx_new)
+#define SSL_CTX_ctrl (tls.ctx_ctrl)
+#define SSL_CTX_set_verify (tls.ctx_set_verify)
+#define SSL_CTX_load_verify_locations (tls.ctx_load_verify_locations)
+#define SSL_CTX_set_default_verify_paths (tls.ctx_set_default_verify_paths)
+#define SSL_CTX_free (tls.ctx_free)
+#define SSL_new (tls.new_)
+#define SSL_ctrl (tls.ctrl)
+#define SSL_set_fd (tls.set_fd)
+#define SSL_set1_host (tls.set1_host)
+#define SSL_connect (tls.connect)
+#define SSL_get_verify_result (tls.get_verify_result)
+#define SSL_write (tls.write)
+#define SSL_shutdown (tls.shutdown)
+#define SSL_free (tls.free)
+#define X509_verify_cert_error_string (tls.verify_cert_error_string)
+#define ERR_get_error (tls.err_get_error)
+#define ERR_error_string_n (tls.err_error_string_n)
+#define ERR_clear_error (tls.err_clear_error)
 
 struct syslog_sink {
 	int fd;
@@ -100,6 +175,11 @@ static int sl_open(struct de_sink *s, char *why, size_t why_len)
 	}
 	if (c->protocol != DE_SYSLOG_TLS)
 		return 0;
+	pthread_once(&tls_once, tls_load);
+	if (!tls.ok) {
+		de_why(why, why_len, "TLS: %s (Debian package libssl3)", tls.err);
+		return -ENOENT;
+	}
 	x->ctx = SSL_CTX_new(TLS_client_method());
 	if (!x->ctx) {
 		de_why(why, why_len, "TLS: cannot create a context");

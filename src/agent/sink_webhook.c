@@ -19,12 +19,12 @@
  * libcurl is loaded with dlopen() when the first webhook sink opens, not
  * linked: its dependency tree (about 30 libraries: GnuTLS, Kerberos,
  * LDAP, SSH, ...) would otherwise be mapped into every daemoneye process,
- * ps and procmond included, and cost them megabytes of RSS. The resolved
- * function table is written once (pthread_once) and read-only after.
+ * ps and procmond included, and cost them megabytes of RSS (dynlib.h). The
+ * resolved function table is written once (pthread_once) and read-only
+ * after.
  */
 #define CURL_DISABLE_TYPECHECK 1
 #include <curl/curl.h>
-#include <dlfcn.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sodium.h>
@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "dynlib.h"
 #include "emit.h"
 #include "log.h"
 #include "sink.h"
@@ -59,16 +60,8 @@ static pthread_once_t cu_once = PTHREAD_ONCE_INIT;
 
 static void cu_load(void)
 {
-	void *h = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
-	if (!h) {
-		snprintf(cu.err, sizeof(cu.err), "loading libcurl: %s", dlerror());
-		return;
-	}
-	static const struct {
-		const char *name;
-		size_t off;
-	} fns[] = {
-#define FN(f, n) { n, offsetof(__typeof__(cu), f) }
+#define FN(f, n) DE_DYNSYM(__typeof__(cu), f, n)
+	static const struct de_dynsym fns[] = {
 		FN(global_init, "curl_global_init"), FN(easy_init, "curl_easy_init"),
 		FN(easy_setopt, "curl_easy_setopt"), FN(easy_perform, "curl_easy_perform"),
 		FN(easy_getinfo, "curl_easy_getinfo"), FN(easy_cleanup, "curl_easy_cleanup"),
@@ -76,17 +69,9 @@ static void cu_load(void)
 		FN(slist_append, "curl_slist_append"), FN(slist_free_all, "curl_slist_free_all"),
 		FN(url, "curl_url"), FN(url_cleanup, "curl_url_cleanup"), FN(url_get, "curl_url_get"),
 		FN(url_set, "curl_url_set"),
-#undef FN
 	};
-	for (size_t i = 0; i < sizeof(fns) / sizeof(fns[0]); i++) {
-		void *f = dlsym(h, fns[i].name);
-		if (!f) {
-			snprintf(cu.err, sizeof(cu.err), "libcurl has no %s", fns[i].name);
-			return; /* the handle stays open: harmless, and nothing uses it */
-		}
-		memcpy((char *)&cu + fns[i].off, &f, sizeof(f));
-	}
-	cu.ok = true;
+#undef FN
+	cu.ok = de_dynlib_load("libcurl.so.4", fns, DE_ARRAY_SIZE(fns), &cu, cu.err, sizeof(cu.err)) == 0;
 }
 
 #define curl_global_init (cu.global_init)

@@ -271,6 +271,35 @@ ok(len(got) == N and [m[1] for m in got] == list(stored) and
    "unix: one RFC 5424 datagram per alert, in order, JSON body equal to the store", len(got))
 ux.close()
 
+# TLS with a certificate that does not name the server: nothing is sent,
+# and the reason is the verification failure (libssl loaded on demand).
+bad = os.path.join(tmp, "bad.yaml")
+with open(bad, "w") as f:
+    f.write(f"""alerting:
+  sinks:
+    - {{name: tls-wrong-name, type: syslog, protocol: tls, address: '127.0.0.1:{ps}',
+       server_name: wrong.example, ca_file: '{certs['ca.pem']}'}}
+""")
+bdb = os.path.join(tmp, "bad.db")
+
+
+def count(path):
+    with open(path, "rb") as f:
+        return f.read().count(b"\n")
+
+
+before = count(logs["tls"])
+p = subprocess.run([driver(), "--store", bdb, "--config", bad, "--add", "1", "--run", "3"],
+                   capture_output=True, timeout=60)
+import sqlite3  # noqa: E402
+c = sqlite3.connect(bdb)
+err = c.execute("SELECT last_error FROM delivery_t").fetchall()
+c.close()
+ok(err and err[0][0] and "certificate verification failed" in err[0][0] and
+   "hostname mismatch" in err[0][0], "tls: a certificate for another name is refused, with the reason",
+   (err, p.stdout + p.stderr))
+ok(count(logs["tls"]) == before, "tls: nothing reached the receiver over the refused connection")
+
 rs.send_signal(signal.SIGTERM)
 try:
     rs.wait(timeout=10)
