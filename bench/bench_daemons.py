@@ -56,6 +56,28 @@ def status_kb(pid, key):
     return 0
 
 
+def rss_split(pid):
+    """procmond's VmRSS split by /proc/PID/smaps: {mapping group: kB}."""
+    out = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            head = line.split()
+            if "-" in head[0] and not head[0].endswith(":"):
+                path = head[5] if len(head) > 5 else "[anon]"
+                if path == "anon_inode:bpf-map":
+                    name = "ring buffer"
+                elif path in ("[heap]", "[anon]", "[stack]"):
+                    name = "anonymous (heap, arenas, stacks)"
+                elif path.startswith("/"):
+                    name = "file: " + os.path.basename(path).split(".so")[0]
+                else:
+                    name = path
+            elif head[0] == "Rss:":
+                out[name] = out.get(name, 0) + int(head[1])
+    return out
+
+
 def read_pid(state, name):
     with open(os.path.join(state, name)) as f:
         return int(f.read())
@@ -160,6 +182,13 @@ def main():
               f"with {a.procs} more live processes (VmHWM {status_kb(ag, 'VmHWM') / 1024:.1f} MiB); "
               f"procmond VmRSS {status_kb(pm, 'VmRSS') / 1024:.1f} MiB "
               f"(VmHWM {status_kb(pm, 'VmHWM') / 1024:.1f} MiB)")
+        split = rss_split(pm)
+        files = sum(v for k, v in split.items() if k.startswith("file: "))
+        print("live: procmond RSS by mapping: " + ", ".join(
+            f"{k} {v / 1024:.1f}" for k, v in sorted(split.items(), key=lambda kv: -kv[1])
+            if not k.startswith("file: ") and v >= 64) + f", files {files / 1024:.1f} MiB (" + ", ".join(
+            f"{k[6:]} {v / 1024:.1f}" for k, v in sorted(split.items(), key=lambda kv: -kv[1])
+            if k.startswith("file: ") and v >= 256) + ", ...)")
         st = subprocess.run([a.bin, "status", "--state-dir", state], capture_output=True, text=True)
         print(st.stdout, end="")
     finally:

@@ -79,8 +79,8 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 {
 	if (ev->proc && ev->proc->kthread)
 		return;
-	if (im && im->hash_state == DE_PT_HASH_KNOWN) {
-		ev->hashes = im->hashes;
+	if (im && de_pt_image_hashes(im)) {
+		ev->hashes = *de_pt_image_hashes(im);
 		ev->have |= DE_EVF_HASH;
 		c->st.hash_cached++;
 		return;

@@ -37,6 +37,7 @@ struct de_proctable {
 	uint32_t gen;
 	bool in_resync;
 	struct de_pt_stats st;
+	struct de_pt_images ims; /* counts into st.bytes */
 };
 
 static const uint8_t zero_id[DE_ENTITY_ID_LEN];
@@ -74,14 +75,14 @@ static void push_image(struct de_proctable *pt, struct de_pt_proc *p, struct de_
 	uint32_t i = p->n_images;
 	int s = image_slot(i, i + 1);
 	if (p->img[s]) {
-		de_pt_image_unref(p->img[s], &pt->st.bytes);
+		de_pt_image_unref(p->img[s], &pt->ims);
 		pt->st.images_dropped++;
 	}
 	p->img[s] = im;
 	p->n_images++;
 	pt->st.images++;
 	/* From now on it runs its own image. */
-	de_pt_image_unref(p->fork_image, &pt->st.bytes);
+	de_pt_image_unref(p->fork_image, &pt->ims);
 	p->fork_image = NULL;
 }
 
@@ -268,8 +269,8 @@ static void evict(struct de_proctable *pt, struct de_pt_proc *p)
 			kid_removed(pt, parent);
 	}
 	for (int s = 0; s < DE_PT_IMG_SLOTS; s++)
-		de_pt_image_unref(p->img[s], &pt->st.bytes);
-	de_pt_image_unref(p->fork_image, &pt->st.bytes);
+		de_pt_image_unref(p->img[s], &pt->ims);
+	de_pt_image_unref(p->fork_image, &pt->ims);
 	pt->st.bytes -= sizeof(*p);
 	free(p);
 }
@@ -411,14 +412,14 @@ static int apply_fork(struct de_proctable *pt, const struct de_event *ev)
 
 static int apply_exec(struct de_proctable *pt, const struct de_event *ev)
 {
-	struct de_pt_image *im = de_pt_image_new(ev, &pt->st.bytes);
+	struct de_pt_image *im = de_pt_image_new(ev, &pt->ims);
 	if (!im)
 		return -ENOMEM;
 	struct de_pt_proc *p = find(pt, ev->entity_id);
 	if (p) {
 		const struct de_pt_image *last = de_pt_image_at(p, p->n_images - 1);
 		if (p->n_images && de_pt_image_same(last, im)) {
-			de_pt_image_unref(im, &pt->st.bytes);
+			de_pt_image_unref(im, &pt->ims);
 			pt->st.duplicates++;
 			return 0;
 		}
@@ -427,7 +428,7 @@ static int apply_exec(struct de_proctable *pt, const struct de_event *ev)
 	} else {
 		p = new_record(pt, ev, DE_PT_F_SYNTH);
 		if (!p) {
-			de_pt_image_unref(im, &pt->st.bytes);
+			de_pt_image_unref(im, &pt->ims);
 			return -ENOMEM;
 		}
 		pt->st.synthesized++;
@@ -474,13 +475,13 @@ static int apply_snapshot(struct de_proctable *pt, const struct de_event *ev)
 		pt->st.stale++;
 		return 0;
 	}
-	struct de_pt_image *im = de_pt_image_new(ev, &pt->st.bytes);
+	struct de_pt_image *im = de_pt_image_new(ev, &pt->ims);
 	if (!im)
 		return -ENOMEM;
 	if (!p) {
 		p = new_record(pt, ev, DE_PT_F_SNAPSHOT);
 		if (!p) {
-			de_pt_image_unref(im, &pt->st.bytes);
+			de_pt_image_unref(im, &pt->ims);
 			return -ENOMEM;
 		}
 		if (pt->in_resync)
@@ -500,7 +501,7 @@ static int apply_snapshot(struct de_proctable *pt, const struct de_event *ev)
 	if (!cur || (known && (cur->exe_dev != im->exe_dev || cur->exe_ino != im->exe_ino)))
 		push_image(pt, p, im);
 	else
-		de_pt_image_unref(im, &pt->st.bytes);
+		de_pt_image_unref(im, &pt->ims);
 	return 0;
 }
 
@@ -628,9 +629,7 @@ int de_pt_set_hashes(struct de_proctable *pt, const uint8_t id[DE_ENTITY_ID_LEN]
 	    (im->exe_dev != exe_dev || im->exe_ino != exe_ino))
 		return -ESTALE;
 	if (err == 0) {
-		im->hashes = *h;
-		im->hash_state = DE_PT_HASH_KNOWN;
-		im->hash_err = 0;
+		return de_pt_image_set_hashes(&pt->ims, im, h);
 	} else {
 		im->hash_state = DE_PT_HASH_FAILED;
 		im->hash_err = (int16_t)(err < INT16_MIN ? INT16_MIN : err);
@@ -724,6 +723,12 @@ struct de_proctable *de_pt_new(const struct de_pt_opts *o)
 	}
 	pt->id_mask = pt->pid_mask = nb - 1;
 	pt->st.bytes = sizeof(*pt) + 2ull * nb * sizeof(*pt->id_b);
+	if (de_pt_images_init(&pt->ims, &pt->st.bytes) < 0) {
+		free(pt->id_b);
+		free(pt->pid_b);
+		errno = ENOMEM;
+		return NULL;
+	}
 	return TAKE_PTR(pt);
 }
 
@@ -736,11 +741,12 @@ void de_pt_free(struct de_proctable *pt)
 		for (; p; p = next) {
 			next = p->id_next;
 			for (int s = 0; s < DE_PT_IMG_SLOTS; s++)
-				de_pt_image_unref(p->img[s], &pt->st.bytes);
-			de_pt_image_unref(p->fork_image, &pt->st.bytes);
+				de_pt_image_unref(p->img[s], &pt->ims);
+			de_pt_image_unref(p->fork_image, &pt->ims);
 			free(p);
 		}
 	}
+	de_pt_images_free(&pt->ims);
 	free(pt->id_b);
 	free(pt->pid_b);
 	free(pt);

@@ -165,7 +165,8 @@ int de_pt_ancestry(const struct de_proctable *pt, const uint8_t id[DE_ENTITY_ID_
 /* Hashes for image `ordinal` of `id`, checked against its exe dev/inode
  * (a stale result never lands on another image). With err == 0 the hashes
  * are recorded; otherwise the image's hash state becomes FAILED with err.
- * Returns 0, -ENOENT (record or image gone), or -ESTALE (identity differs). */
+ * Returns 0, -ENOENT (record or image gone), -ESTALE (identity differs),
+ * or -ENOMEM (a new hash value could not be pooled; the image unchanged). */
 int de_pt_set_hashes(struct de_proctable *pt, const uint8_t id[DE_ENTITY_ID_LEN],
 		     uint32_t ordinal, uint64_t exe_dev, uint64_t exe_ino, int err,
 		     const struct de_hashes *h);

@@ -1,8 +1,130 @@
 /* ptimage.c: process images for the process table (see ptimage.h). */
 #include "ptimage.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* One hash value in the pool, shared by every image whose binary has it. */
+struct de_pt_hashval {
+	struct de_pt_hashval *next; /* bucket chain */
+	uint32_t refs;
+	struct de_hashes h;         /* the digests of algorithms not in h.algos are zero */
+};
+
+int de_pt_images_init(struct de_pt_images *ims, uint64_t *bytes)
+{
+	*ims = (struct de_pt_images){ .bytes = bytes, .hv_mask = 63 };
+	ims->hv_b = calloc(ims->hv_mask + 1, sizeof(*ims->hv_b));
+	if (!ims->hv_b)
+		return -ENOMEM;
+	*bytes += (ims->hv_mask + 1) * sizeof(*ims->hv_b);
+	return 0;
+}
+
+void de_pt_images_free(struct de_pt_images *ims)
+{
+	if (ims->hv_b)
+		*ims->bytes -= (ims->hv_mask + 1) * sizeof(*ims->hv_b);
+	free(ims->hv_b);
+	ims->hv_b = NULL;
+}
+
+/* The value with the digests of algorithms not in algos zeroed: pooled
+ * values compare with memcmp. */
+static struct de_hashes hv_norm(const struct de_hashes *h)
+{
+	struct de_hashes n = { .algos = h->algos };
+	if (h->algos & DE_HASH_SHA256)
+		memcpy(n.sha256, h->sha256, sizeof(n.sha256));
+	if (h->algos & DE_HASH_BLAKE3)
+		memcpy(n.blake3, h->blake3, sizeof(n.blake3));
+	return n;
+}
+
+/* Digests are uniformly distributed: their first bytes are the bucket. */
+static uint32_t hv_bucket(const struct de_pt_images *ims, const struct de_hashes *n)
+{
+	uint32_t k;
+	memcpy(&k, (n->algos & DE_HASH_SHA256) ? n->sha256 : n->blake3, sizeof(k));
+	return (k ^ n->algos) & ims->hv_mask;
+}
+
+static void hv_grow(struct de_pt_images *ims)
+{
+	uint32_t nb = (ims->hv_mask + 1) * 2;
+	struct de_pt_hashval **b = calloc(nb, sizeof(*b));
+	if (!b)
+		return; /* longer chains, still correct */
+	struct de_pt_images old = *ims;
+	ims->hv_b = b;
+	ims->hv_mask = nb - 1;
+	for (uint32_t i = 0; i <= old.hv_mask; i++)
+		for (struct de_pt_hashval *v = old.hv_b[i], *next; v; v = next) {
+			next = v->next;
+			uint32_t k = hv_bucket(ims, &v->h);
+			v->next = b[k];
+			b[k] = v;
+		}
+	free(old.hv_b);
+	*ims->bytes += (uint64_t)(nb - (old.hv_mask + 1)) * sizeof(*b);
+}
+
+/* A reference to the pooled value equal to h (added when new); NULL with
+ * errno ENOMEM. */
+static struct de_pt_hashval *hv_get(struct de_pt_images *ims, const struct de_hashes *h)
+{
+	struct de_hashes n = hv_norm(h);
+	for (struct de_pt_hashval *v = ims->hv_b[hv_bucket(ims, &n)]; v; v = v->next)
+		if (memcmp(&v->h, &n, sizeof(n)) == 0) {
+			v->refs++;
+			return v;
+		}
+	if (ims->hv_n >= ims->hv_mask + 1)
+		hv_grow(ims);
+	struct de_pt_hashval *v = malloc(sizeof(*v));
+	if (!v)
+		return NULL;
+	v->refs = 1;
+	v->h = n;
+	uint32_t k = hv_bucket(ims, &n);
+	v->next = ims->hv_b[k];
+	ims->hv_b[k] = v;
+	ims->hv_n++;
+	*ims->bytes += sizeof(*v);
+	return v;
+}
+
+static void hv_put(struct de_pt_images *ims, struct de_pt_hashval *v)
+{
+	if (!v || --v->refs > 0)
+		return;
+	struct de_pt_hashval **pp = &ims->hv_b[hv_bucket(ims, &v->h)];
+	while (*pp != v)
+		pp = &(*pp)->next;
+	*pp = v->next;
+	ims->hv_n--;
+	*ims->bytes -= sizeof(*v);
+	free(v);
+}
+
+const struct de_hashes *de_pt_image_hashes(const struct de_pt_image *im)
+{
+	return im->hash_state == DE_PT_HASH_KNOWN && im->hv ? &im->hv->h : NULL;
+}
+
+int de_pt_image_set_hashes(struct de_pt_images *ims, struct de_pt_image *im,
+			   const struct de_hashes *h)
+{
+	struct de_pt_hashval *v = hv_get(ims, h);
+	if (!v)
+		return -ENOMEM;
+	hv_put(ims, im->hv);
+	im->hv = v;
+	im->hash_state = DE_PT_HASH_KNOWN;
+	im->hash_err = 0;
+	return 0;
+}
 
 const char *de_pt_image_exe(const struct de_pt_image *im)
 {
@@ -27,11 +149,12 @@ size_t de_pt_image_size(const struct de_pt_image *im)
 	return sizeof(*im) + im->exe_len + 1 + im->filename_len + 1 + im->argv_len;
 }
 
-void de_pt_image_unref(struct de_pt_image *im, uint64_t *bytes)
+void de_pt_image_unref(struct de_pt_image *im, struct de_pt_images *ims)
 {
 	if (!im || --im->refs > 0)
 		return;
-	*bytes -= de_pt_image_size(im);
+	hv_put(ims, im->hv);
+	*ims->bytes -= de_pt_image_size(im);
 	free(im);
 }
 
@@ -49,7 +172,7 @@ static size_t clamp_len(const char *s, size_t max)
 
 /* A new image from an exec or snapshot event (strings copied into one
  * allocation). Fields the event lacks come from its de_proc when it has one. */
-struct de_pt_image *de_pt_image_new(const struct de_event *ev, uint64_t *bytes)
+struct de_pt_image *de_pt_image_new(const struct de_event *ev, struct de_pt_images *ims)
 {
 	const struct de_proc *pr = (ev->have & DE_EVF_PROC) ? ev->proc : NULL;
 	const char *exe = NULL, *filename = NULL, *argv = NULL;
@@ -113,9 +236,10 @@ struct de_pt_image *de_pt_image_new(const struct de_event *ev, uint64_t *bytes)
 	im->time_ns = ev->time_ns;
 	im->exe_dev = dev;
 	im->exe_ino = ino;
-	if (ev->have & DE_EVF_HASH) {
-		im->hashes = ev->hashes;
-		im->hash_state = DE_PT_HASH_KNOWN;
+	if ((ev->have & DE_EVF_HASH) && de_pt_image_set_hashes(ims, im, &ev->hashes) < 0) {
+		free(im);
+		errno = ENOMEM;
+		return NULL;
 	}
 	char *d = im->data;
 	if (exe_len)
@@ -128,7 +252,7 @@ struct de_pt_image *de_pt_image_new(const struct de_event *ev, uint64_t *bytes)
 	d += fn_len + 1;
 	if (argv_len)
 		memcpy(d, argv, argv_len);
-	*bytes += size;
+	*ims->bytes += size;
 	return im;
 }
 

@@ -7,6 +7,12 @@
  * fields and reference counted: a forked child that has not exec'd yet
  * shares its parent's image instead of copying it. Counting is plain (not
  * atomic): images belong to the table's thread.
+ *
+ * Hashes are stored once per value: an image points into its table's pool
+ * of hash values (reference counted, found by value), so the 10,000
+ * processes running one binary hold one copy of its hashes, not 10,000
+ * (68 bytes each). Sharing is by value only: a binary rewritten in place
+ * has other hashes, hence another entry.
  */
 #ifndef DE_PTIMAGE_H
 #define DE_PTIMAGE_H
@@ -38,6 +44,21 @@ enum de_pt_hash_state {
 	DE_PT_HASH_FAILED,    /* hash_err says why (-EACCES, -ESTALE: changed, ...) */
 };
 
+struct de_pt_hashval; /* one pooled hash value (ptimage.c) */
+
+/* What the images of one table share: the table's byte counter (images
+ * and pooled hash values are counted in it) and the hash value pool. */
+struct de_pt_images {
+	uint64_t *bytes;
+	struct de_pt_hashval **hv_b; /* buckets, hv_mask + 1 of them */
+	uint32_t hv_mask, hv_n;
+};
+
+/* 0 or -ENOMEM. ims->bytes is set by the caller. */
+int de_pt_images_init(struct de_pt_images *ims, uint64_t *bytes);
+/* Frees the pool; every image must have been released. */
+void de_pt_images_free(struct de_pt_images *ims);
+
 /* One image. Read-only for callers; valid until the record is evicted or
  * the table freed. Strings live in data[]: exe, filename, argv (NUL-
  * separated, argv_len bytes), present as the flags say. */
@@ -50,9 +71,16 @@ struct de_pt_image {
 	int16_t hash_err;
 	int64_t time_ns;        /* of the exec (or of the snapshot that saw it) */
 	uint64_t exe_dev, exe_ino;
-	struct de_hashes hashes;
+	struct de_pt_hashval *hv; /* pooled hashes: set when hash_state is DE_PT_HASH_KNOWN */
 	char data[];
 };
+
+/* The image's hashes, or NULL unless hash_state is DE_PT_HASH_KNOWN. */
+const struct de_hashes *de_pt_image_hashes(const struct de_pt_image *im);
+/* Record the image's hashes (state DE_PT_HASH_KNOWN, replacing any
+ * earlier value). 0 or -ENOMEM (the image is unchanged). */
+int de_pt_image_set_hashes(struct de_pt_images *ims, struct de_pt_image *im,
+			   const struct de_hashes *h);
 
 const char *de_pt_image_exe(const struct de_pt_image *im);      /* NULL when unknown */
 const char *de_pt_image_filename(const struct de_pt_image *im); /* NULL when unknown */
@@ -60,15 +88,16 @@ const char *de_pt_image_argv(const struct de_pt_image *im);     /* NULL when unk
 
 /* A new image (refs 1) from an exec or snapshot event: exe, filename,
  * argv, exe identity and hashes from the event, falling back to its
- * de_proc (snapshots) for what the event lacks. Adds its size to *bytes.
- * Returns NULL with errno set (ENOMEM). */
-struct de_pt_image *de_pt_image_new(const struct de_event *ev, uint64_t *bytes);
+ * de_proc (snapshots) for what the event lacks. Adds its size to the
+ * table's bytes. Returns NULL with errno set (ENOMEM). */
+struct de_pt_image *de_pt_image_new(const struct de_event *ev, struct de_pt_images *ims);
 struct de_pt_image *de_pt_image_ref(struct de_pt_image *im); /* NULL-safe */
-/* Drop a reference; the last one frees it and subtracts its size from
- * *bytes. NULL-safe. */
-void de_pt_image_unref(struct de_pt_image *im, uint64_t *bytes);
+/* Drop a reference; the last one frees it (and its hold on a pooled hash
+ * value) and subtracts its size from the table's bytes. NULL-safe. */
+void de_pt_image_unref(struct de_pt_image *im, struct de_pt_images *ims);
 size_t de_pt_image_size(const struct de_pt_image *im);
-/* The same exec seen twice (a duplicate event): same time, identity, strings. */
+/* The same exec seen twice (a duplicate event): same time, identity,
+ * strings (hashes are not compared). */
 bool de_pt_image_same(const struct de_pt_image *a, const struct de_pt_image *b);
 
 #endif

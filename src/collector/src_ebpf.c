@@ -296,6 +296,20 @@ static void report_losses(struct de_source *s, bool check_misses)
 	}
 }
 
+/* collector.ring_buffer_bytes 0 (the default): 512 KiB per online CPU, a
+ * power of two from 1 MiB to 16 MiB. The kernel maps every page of the
+ * ring into the consumer, so its size is RSS; the rate a ring must absorb
+ * between two wakeups grows with the CPUs that exec. */
+static uint32_t ring_auto(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t want = (uint64_t)(n > 0 ? n : 1) * (512u << 10);
+	uint32_t rb = 1u << 20;
+	while (rb < want && rb < (16u << 20))
+		rb <<= 1;
+	return rb;
+}
+
 static int ebpf_open(const struct de_source_opts *o, struct de_source **out, char *why,
 		     size_t why_len)
 {
@@ -307,7 +321,7 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 	}
 	uint32_t rb = o->ringbuf_bytes ? o->ringbuf_bytes
 		      : o->cfg->collector.ring_buffer_bytes ? o->cfg->collector.ring_buffer_bytes
-							    : DE_BPF_RINGBUF_DEFAULT;
+							    : ring_auto();
 	long page = sysconf(_SC_PAGESIZE);
 	if ((rb & (rb - 1)) || (page > 0 && rb < (uint32_t)page)) {
 		snprintf(why, why_len,

@@ -349,8 +349,8 @@ static void table_images(struct fixture *f, enum de_source_choice src)
 	struct de_hashes h;
 	assert_true(de_hash_fd(fd, DE_HASH_ALL, 0, &h) > 0);
 	close(fd);
-	assert_memory_equal(sl->hashes.sha256, h.sha256, DE_HASH_LEN);
-	assert_memory_equal(sl->hashes.blake3, h.blake3, DE_HASH_LEN);
+	assert_memory_equal(de_pt_image_hashes(sl)->sha256, h.sha256, DE_HASH_LEN);
+	assert_memory_equal(de_pt_image_hashes(sl)->blake3, h.blake3, DE_HASH_LEN);
 	struct de_collector_stats cs;
 	de_collector_stats(f->c, &cs);
 	printf("# %s: %llu events (%llu without identity), hashes: %llu cached, %llu deferred, %llu skipped, %llu results\n",

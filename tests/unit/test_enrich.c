@@ -453,7 +453,7 @@ static void test_attach_to_table(void **state)
 	file_hashes(bin_path, &want);
 	const struct de_pt_image *im = de_pt_current_image(p);
 	assert_int_equal(im->hash_state, DE_PT_HASH_KNOWN);
-	assert_memory_equal(im->hashes.sha256, want.sha256, DE_HASH_LEN);
+	assert_memory_equal(de_pt_image_hashes(im)->sha256, want.sha256, DE_HASH_LEN);
 	reap(pid);
 	de_enrich_free(e);
 	de_pt_free(pt);

@@ -218,10 +218,71 @@ static void test_exec_without_fork(void **state)
 	assert_int_equal(de_pt_set_hashes(pt, r->entity_id, 3, 0x801, 8, 0, &h), -ENOENT);
 	assert_int_equal(de_pt_set_hashes(pt, r->entity_id, 5, 0x801, 10, 0, &h), 0);
 	assert_int_equal(de_pt_image_at(r, 5)->hash_state, DE_PT_HASH_KNOWN);
-	assert_int_equal(de_pt_image_at(r, 5)->hashes.sha256[0], 0xab);
+	assert_int_equal(de_pt_image_hashes(de_pt_image_at(r, 5))->sha256[0], 0xab);
+	assert_null(de_pt_image_hashes(de_pt_image_at(r, 4)));
 	assert_int_equal(de_pt_image_at(r, 4)->hash_state, DE_PT_HASH_NONE);
 	assert_int_equal(de_pt_set_hash_state(pt, r->entity_id, 4, DE_PT_HASH_SKIPPED), 0);
 	assert_int_equal(de_pt_image_at(r, 4)->hash_state, DE_PT_HASH_SKIPPED);
+	de_pt_free(pt);
+}
+
+/* Hash values are pooled: images with equal hashes share one copy (the
+ * digest of an algorithm not in algos does not count), other values get
+ * their own, and the table's bytes come back when the images go. */
+static void exec_hashed(struct de_proctable *pt, struct pi p, const struct de_hashes *h, int64_t t)
+{
+	struct de_event ev = ev_base(DE_EV_EXEC, p, t);
+	static char argv[] = "/bin/x\0";
+	set_image(&ev, "/bin/x", argv, sizeof(argv) - 1, 5);
+	ev.hashes = *h;
+	ev.have |= DE_EVF_HASH;
+	assert_int_equal(de_pt_apply(pt, &ev), 0);
+}
+
+static void test_hash_pool(void **state)
+{
+	(void)state;
+	struct de_proctable *pt = table(0);
+	uint64_t empty = stats(pt).bytes;
+	struct de_hashes h1 = { .algos = DE_HASH_SHA256, .sha256 = { 1, 2, 3 }, .blake3 = { 9 } };
+	struct de_hashes h1b = h1, h2 = h1;
+	h1b.blake3[0] = 7; /* not in algos: the same value */
+	h2.sha256[31] = 1;
+	struct pi a = { 10, 10 }, b = { 11, 11 }, c = { 12, 12 };
+	fork_(pt, a, init, 1);
+	fork_(pt, b, init, 1);
+	fork_(pt, c, init, 1);
+	exec_hashed(pt, a, &h1, 2);
+	uint64_t one = stats(pt).bytes;
+	exec_hashed(pt, b, &h1b, 2);
+	uint64_t two = stats(pt).bytes;
+	exec_hashed(pt, c, &h2, 2);
+	uint64_t three = stats(pt).bytes;
+	const struct de_hashes *ha = de_pt_image_hashes(de_pt_current_image(get(pt, a)));
+	const struct de_hashes *hb = de_pt_image_hashes(de_pt_current_image(get(pt, b)));
+	const struct de_hashes *hc = de_pt_image_hashes(de_pt_current_image(get(pt, c)));
+	assert_non_null(ha);
+	assert_ptr_equal(ha, hb);
+	assert_ptr_not_equal(ha, hc);
+	assert_memory_equal(ha->sha256, h1.sha256, DE_HASH_LEN);
+	assert_memory_equal(hc->sha256, h2.sha256, DE_HASH_LEN);
+	/* the second image cost less than the first and the third (no new value) */
+	assert_true(two - one < one - empty);
+	assert_true(two - one < three - two);
+	/* a late result for b replaces its value; a keeps the old one */
+	uint8_t id[DE_ENTITY_ID_LEN];
+	eid(b, id);
+	assert_int_equal(de_pt_set_hashes(pt, id, 0, 0x801, 5, 0, &h2), 0);
+	hb = de_pt_image_hashes(de_pt_current_image(get(pt, b)));
+	assert_ptr_equal(hb, hc);
+	assert_memory_equal(de_pt_image_hashes(de_pt_current_image(get(pt, a)))->sha256, h1.sha256,
+			    DE_HASH_LEN);
+	/* everything goes: the byte count comes back to the empty table's */
+	exit_(pt, a, 0, 3);
+	exit_(pt, b, 0, 3);
+	exit_(pt, c, 0, 3); /* max_exited 0: exited records are evicted at once */
+	assert_int_equal(stats(pt).live + stats(pt).exited, 0);
+	assert_int_equal(stats(pt).bytes, empty);
 	de_pt_free(pt);
 }
 
@@ -590,6 +651,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_fork_exec_exit),
 		cmocka_unit_test(test_exec_without_fork),
+		cmocka_unit_test(test_hash_pool),
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_ancestry),
 		cmocka_unit_test(test_eviction_bound),
