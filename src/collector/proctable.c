@@ -65,7 +65,9 @@ const struct de_pt_image *de_pt_image_at(const struct de_pt_proc *p, uint32_t i)
 
 const struct de_pt_image *de_pt_current_image(const struct de_pt_proc *p)
 {
-	return p->n_images ? de_pt_image_at(p, p->n_images - 1) : p->fork_image;
+	if (p->n_images)
+		return de_pt_image_at(p, p->n_images - 1);
+	return (p->flags & DE_PT_F_FORK_IMG) ? p->img[0] : NULL;
 }
 
 /* Append an image (takes the reference). The one it displaces from the
@@ -74,6 +76,12 @@ static void push_image(struct de_proctable *pt, struct de_pt_proc *p, struct de_
 {
 	uint32_t i = p->n_images;
 	int s = image_slot(i, i + 1);
+	if (p->flags & DE_PT_F_FORK_IMG) {
+		/* From now on it runs its own image (the first, in slot 0). */
+		de_pt_image_unref(p->img[0], &pt->ims);
+		p->img[0] = NULL;
+		p->flags &= (uint16_t)~DE_PT_F_FORK_IMG;
+	}
 	if (p->img[s]) {
 		de_pt_image_unref(p->img[s], &pt->ims);
 		pt->st.images_dropped++;
@@ -81,9 +89,6 @@ static void push_image(struct de_proctable *pt, struct de_pt_proc *p, struct de_
 	p->img[s] = im;
 	p->n_images++;
 	pt->st.images++;
-	/* From now on it runs its own image. */
-	de_pt_image_unref(p->fork_image, &pt->ims);
-	p->fork_image = NULL;
 }
 
 /* --- hash tables ------------------------------------------------------- */
@@ -270,7 +275,6 @@ static void evict(struct de_proctable *pt, struct de_pt_proc *p)
 	}
 	for (int s = 0; s < DE_PT_IMG_SLOTS; s++)
 		de_pt_image_unref(p->img[s], &pt->ims);
-	de_pt_image_unref(p->fork_image, &pt->ims);
 	pt->st.bytes -= sizeof(*p);
 	free(p);
 }
@@ -309,7 +313,7 @@ static void close_record(struct de_proctable *pt, struct de_pt_proc *p, int64_t 
 		p->flags &= (uint16_t)~DE_PT_F_EXIT_MISSED;
 		if (ev->have & DE_EVF_EXIT) {
 			p->exit_code = ev->exit_code;
-			p->exit_signal = ev->exit_signal;
+			p->exit_signal = (uint8_t)(ev->exit_signal > 0 && ev->exit_signal < 256 ? ev->exit_signal : 0);
 			p->flags |= DE_PT_F_EXIT_KNOWN;
 		}
 	} else {
@@ -402,8 +406,11 @@ static int apply_fork(struct de_proctable *pt, const struct de_event *ev)
 		return -ENOMEM;
 	if (p->flags & DE_PT_F_PARENT) {
 		struct de_pt_proc *parent = find(pt, p->parent_id);
-		if (parent)
-			p->fork_image = de_pt_image_ref((struct de_pt_image *)de_pt_current_image(parent));
+		const struct de_pt_image *im = parent ? de_pt_current_image(parent) : NULL;
+		if (im && !p->n_images) {
+			p->img[0] = de_pt_image_ref((struct de_pt_image *)im);
+			p->flags |= DE_PT_F_FORK_IMG;
+		}
 	}
 	if (!(p->flags & DE_PT_F_LIVE))
 		enforce_bound(pt);
@@ -742,7 +749,6 @@ void de_pt_free(struct de_proctable *pt)
 			next = p->id_next;
 			for (int s = 0; s < DE_PT_IMG_SLOTS; s++)
 				de_pt_image_unref(p->img[s], &pt->ims);
-			de_pt_image_unref(p->fork_image, &pt->ims);
 			free(p);
 		}
 	}

@@ -11,7 +11,7 @@
  * images (exe, filename, argv, time, exe dev/inode, hashes) plus the total
  * count; images in between are dropped and counted. A forked child that has
  * not exec'd yet runs its parent's image: it holds a reference to it
- * (fork_image) instead of a copy. An image is one allocation (header and
+ * (in its first image slot, flagged DE_PT_F_FORK_IMG) instead of a copy. An image is one allocation (header and
  * all its strings), reference counted, never copied.
  *
  * Exits mark the record (time, exit code or signal, or "unknown" when the
@@ -57,7 +57,7 @@
 #define DE_PT_IMG_LAST 2
 #define DE_PT_IMG_SLOTS (DE_PT_IMG_FIRST + DE_PT_IMG_LAST)
 #define DE_PT_MAX_DEPTH 64 /* ancestry: longest chain returned */
-#define DE_PT_COMM_MAX 32  /* the kernel's comm is 16; kernel thread names run longer */
+#define DE_PT_COMM_MAX 16  /* the kernel's comm (TASK_COMM_LEN): longer kernel thread names are cut */
 
 /* de_pt_proc.flags */
 #define DE_PT_F_LIVE        0x0001
@@ -70,6 +70,7 @@
 #define DE_PT_F_PARENT      0x0080 /* ppid / parent_id are valid */
 #define DE_PT_F_KID_COUNTED 0x0100 /* counted in its parent's kids (internal) */
 #define DE_PT_F_PINNED      0x0200 /* exited, on the pinned list (internal) */
+#define DE_PT_F_FORK_IMG    0x0400 /* img[0] is the parent's image at fork, until an exec (internal) */
 
 /* One process instance. Read-only for callers (pointers stay valid until
  * the record is evicted or the table freed). */
@@ -81,18 +82,19 @@ struct de_pt_proc {
 		struct de_pt_proc *pid_next;   /* live: pid chain */
 		struct de_age_link age;        /* exited: on the evictable or pinned list */
 	};
-	struct de_pt_image *img[DE_PT_IMG_SLOTS];
-	struct de_pt_image *fork_image;        /* the parent's image at fork, until an exec */
+	struct de_pt_image *img[DE_PT_IMG_SLOTS]; /* with no image yet: img[0] may hold the
+						 * parent's image at fork (DE_PT_F_FORK_IMG) */
 	int64_t start_time_ns;   /* fork time, or when first seen */
 	int64_t exit_time_ns;    /* exit time; for a missed exit, when it was noticed */
 	uint64_t start_ticks;
 	int32_t pid, ppid;
-	int32_t exit_code, exit_signal;
+	int32_t exit_code;
 	uint32_t n_images;       /* images ever recorded (retained or not) */
 	uint32_t kids;           /* retained records whose parent this is */
 	uint32_t seen_gen;       /* resync generation that last saw it */
 	uint32_t uid;            /* real uid, DE_AUDIT_UNSET when unknown */
 	uint16_t flags;          /* DE_PT_F_* */
+	uint8_t exit_signal;
 	char comm[DE_PT_COMM_MAX]; /* cut to DE_PT_COMM_MAX - 1 bytes */
 };
 

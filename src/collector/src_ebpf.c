@@ -389,6 +389,9 @@ static int ebpf_open(const struct de_source_opts *o, struct de_source **out, cha
 		de_bpf_why(why, why_len, "ebpf: loading the tracepoint programs", ret, "these tracepoints");
 		goto fail;
 	}
+	size_t elf_sz;
+	const void *elf = de_events_bpf__elf_bytes(&elf_sz);
+	de_bpf_release_elf(elf, elf_sz);
 	ret = de_events_bpf__attach(s->skel);
 	if (ret < 0) {
 		de_bpf_why(why, why_len, "ebpf: attaching to sched_process_exec/fork/exit", ret, "these tracepoints");

@@ -533,6 +533,9 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_p
 		de_bpf_why(why, why_len, "loading the BPF task iterator", ret, "task iterators");
 		goto out;
 	}
+	size_t elf_sz;
+	const void *elf = de_snapshot_bpf__elf_bytes(&elf_sz);
+	de_bpf_release_elf(elf, elf_sz);
 	if (vstats)
 		fprintf(stderr, "%s", vlog);
 	pr->link = bpf_program__attach_iter(pr->skel->progs.de_snapshot, NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "log.h"
@@ -38,4 +39,14 @@ void de_bpf_why(char *why, size_t len, const char *what, int err, const char *fe
 		tail = ")";
 	}
 	de_why(why, len, "%s: %s%s%s%s", what, strerror(-err), hint, *tail ? feature : "", tail);
+}
+
+void de_bpf_release_elf(const void *p, size_t n)
+{
+	long ps = sysconf(_SC_PAGESIZE);
+	uintptr_t page = ps > 0 ? (uintptr_t)ps : 4096;
+	uintptr_t a = ((uintptr_t)p + page - 1) & ~(page - 1);
+	uintptr_t b = ((uintptr_t)p + n) & ~(page - 1);
+	if (b > a)
+		(void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice: failure changes nothing */
 }

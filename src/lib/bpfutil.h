@@ -17,4 +17,12 @@ void de_bpf_quiet_libbpf(void);
  * a kernel lacking BTF or `feature` (e.g. "task iterators"). */
 void de_bpf_why(char *why, size_t len, const char *what, int err, const char *feature);
 
+/* Give back the pages of a BPF object embedded in the binary (a
+ * skeleton's ELF bytes, NAME__elf_bytes()) once it is loaded: libbpf has
+ * parsed them and nothing reads them again. They are clean pages of the
+ * executable file (which cannot change while it runs), so a later read
+ * would fault the same bytes back in. Only whole pages inside [p, p + n)
+ * are released: ~170 KB of procmond's RSS for its two objects. */
+void de_bpf_release_elf(const void *p, size_t n);
+
 #endif

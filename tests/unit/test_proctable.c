@@ -143,6 +143,7 @@ static void test_fork_exec_exit(void **state)
 	assert_non_null(c);
 	assert_int_equal(c->n_images, 0);
 	assert_string_equal(de_pt_image_exe(de_pt_current_image(c)), "/bin/sh");
+	assert_null(de_pt_image_at(c, 0)); /* the parent's image is not one of its own */
 	assert_true(c->flags & DE_PT_F_LIVE);
 	assert_true(c->flags & DE_PT_F_FORK_SEEN);
 	assert_int_equal(c->ppid, 100);
@@ -150,6 +151,9 @@ static void test_fork_exec_exit(void **state)
 
 	exec_(pt, ls, "/bin/ls", 33, 5000);
 	assert_int_equal(c->n_images, 1);
+	assert_ptr_equal(de_pt_image_at(c, 0), de_pt_current_image(c));
+	assert_int_equal(stats(pt).images_dropped, 0);
+	assert_string_equal(de_pt_image_exe(de_pt_current_image(get(pt, sh))), "/bin/sh");
 	const struct de_pt_image *im = de_pt_current_image(c);
 	assert_string_equal(de_pt_image_exe(im), "/bin/ls");
 	assert_string_equal(de_pt_image_filename(im), "/bin/ls");
