@@ -115,7 +115,7 @@ static void check_defaults(const struct de_config *c)
 	assert_true(c->hashing.enabled);
 	assert_int_equal(c->collector.resync_interval_s, 600);
 	assert_int_equal(c->collector.ring_buffer_bytes, 0); /* 0: sized by the CPUs (src_ebpf.c) */
-	assert_int_equal(c->collector.max_exited, 4096);
+	assert_int_equal(c->collector.max_exited, 1024);
 }
 
 static void test_defaults(void **state)
