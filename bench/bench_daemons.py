@@ -48,6 +48,21 @@ def thread_cpu(pid):
     return out
 
 
+def thread_wakeups(pid):
+    """Voluntary context switches (a sleep ended by a wakeup) per thread name."""
+    out = {}
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+                name = f.read().strip()
+            with open(f"/proc/{pid}/task/{tid}/status") as f:
+                n = next(int(x.split()[1]) for x in f if x.startswith("voluntary_ctxt_switches"))
+        except (OSError, StopIteration):
+            continue
+        out[name] = out.get(name, 0) + n
+    return out
+
+
 def status_kb(pid, key):
     with open(f"/proc/{pid}/status") as f:
         for line in f:
@@ -106,7 +121,7 @@ def storm(a, state, pm, ag):
     n_rows = "SELECT count(*) FROM process_events"
     ev0 = store_count(state, n_rows)
     c0 = (stat_cpu(pm), stat_cpu(ag))
-    t0 = thread_cpu(pm)
+    t0, w0, ts0 = thread_cpu(pm), thread_wakeups(pm), time.time()
     p = subprocess.Popen([bench, "-n", "-w", str(a.workers), "-d", str(a.storm)],
                          stdout=subprocess.PIPE, text=True)
     out = p.communicate()[0]
@@ -122,7 +137,7 @@ def storm(a, state, pm, ag):
         time.sleep(1)
     time.sleep(2)
     c1 = (stat_cpu(pm), stat_cpu(ag))
-    t1 = thread_cpu(pm)
+    t1, w1, ts1 = thread_cpu(pm), thread_wakeups(pm), time.time()
     events = store_count(state, n_rows) - ev0
     print(f"storm: {a.workers} workers, {a.storm:.0f} s: {execs} execs ({execs / a.storm:.0f}/s), "
           f"{stored} stored, {execs - stored} lost")
@@ -132,6 +147,8 @@ def storm(a, state, pm, ag):
     split = ", ".join(f"{n} {1e6 * (t1[n] - t0.get(n, 0)) / max(events, 1):.1f}"
                       for n in sorted(t1) if t1[n] > t0.get(n, 0))
     print(f"storm: procmond us/event by thread: {split}")
+    wk = ", ".join(f"{n} {(w1[n] - w0.get(n, 0)) / (ts1 - ts0):.0f}" for n in sorted(w1))
+    print(f"storm: procmond wakeups/s by thread (over the {ts1 - ts0:.0f} s of storm and settling): {wk}")
 
 
 def main():
