@@ -33,34 +33,40 @@ def stat_cpu(pid):
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def thread_cpu(pid):
-    """CPU seconds per thread name (threads of one name summed)."""
+def per_thread(pid, value):
+    """value(/proc/PID/task/TID) summed per thread name (threads of one name together)."""
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
+        d = f"/proc/{pid}/task/{tid}"
         try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
+            with open(f"{d}/comm") as f:
                 name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/stat") as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
+            v = value(d)
+        except (OSError, StopIteration):
             continue
-        out[name] = out.get(name, 0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        out[name] = out.get(name, 0) + v
     return out
+
+
+def task_cpu(d):
+    with open(f"{d}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def task_wakeups(d):
+    """Voluntary context switches: sleeps ended by a wakeup."""
+    with open(f"{d}/status") as f:
+        return next(int(x.split()[1]) for x in f if x.startswith("voluntary_ctxt_switches"))
+
+
+def thread_cpu(pid):
+    """CPU seconds per thread name."""
+    return per_thread(pid, task_cpu)
 
 
 def thread_wakeups(pid):
-    """Voluntary context switches (a sleep ended by a wakeup) per thread name."""
-    out = {}
-    for tid in os.listdir(f"/proc/{pid}/task"):
-        try:
-            with open(f"/proc/{pid}/task/{tid}/comm") as f:
-                name = f.read().strip()
-            with open(f"/proc/{pid}/task/{tid}/status") as f:
-                n = next(int(x.split()[1]) for x in f if x.startswith("voluntary_ctxt_switches"))
-        except (OSError, StopIteration):
-            continue
-        out[name] = out.get(name, 0) + n
-    return out
+    return per_thread(pid, task_wakeups)
 
 
 def status_kb(pid, key):
