@@ -10,6 +10,7 @@
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <bpf/bpf.h>
 
 #include <errno.h>
 #include <fcntl.h>
@@ -746,6 +747,25 @@ static void test_drops(void **state)
 	close_source(g);
 }
 
+/* collector.ring_buffer_bytes 0 (the default): 512 KiB per online CPU,
+ * a power of two from 1 MiB to 16 MiB (the fixture's source opened so). */
+static void test_ring_default(void **state)
+{
+	NEED_SOURCE(state);
+	struct fixture *f = *state;
+	assert_int_equal(cfg.collector.ring_buffer_bytes, 0);
+	struct bpf_map_info info;
+	memset(&info, 0, sizeof(info));
+	uint32_t len = sizeof(info);
+	assert_int_equal(bpf_obj_get_info_by_fd(de_source_ebpf.fd(f->src), &info, &len), 0);
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	uint64_t want = (uint64_t)cpus * 512 * 1024;
+	want = want < (1u << 20) ? (1u << 20) : want > (16u << 20) ? (16u << 20) : want;
+	assert_true(info.max_entries >= want && info.max_entries < 2 * want);
+	assert_int_equal(info.max_entries & (info.max_entries - 1), 0);
+	print_message("# ring buffer: %u KiB for %ld online CPUs\n", info.max_entries >> 10, cpus);
+}
+
 /* argv longer than collector.argv_max_bytes: the first bytes, flagged
  * truncated (and the default cap, 32 KiB, against a 100 KB argument). */
 static void test_argv_cap(void **state)
@@ -814,6 +834,7 @@ int main(void)
 		cmocka_unit_test(test_pid_reuse),
 		cmocka_unit_test(test_entity_id_matches_proc),
 		cmocka_unit_test(test_drops),
+		cmocka_unit_test(test_ring_default),
 		cmocka_unit_test(test_argv_cap),
 		cmocka_unit_test(test_snapshot),
 	};
