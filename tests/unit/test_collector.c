@@ -12,6 +12,7 @@
 #include <signal.h>
 #include <stdio.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <fcntl.h>
@@ -261,15 +262,19 @@ static void test_resync_after_drops(void **state)
 	}
 	waitpid(burst, NULL, 0);
 	assert_int_equal(de_collector_run(f->c, 3000), 0);
+	struct timespec end;
+	clock_gettime(CLOCK_REALTIME, &end);
 	/* every drop report is followed by a resync (reports close together
 	 * share one), and a resync comes right after its snapshot events */
 	size_t drops = 0, resyncs = 0, unhealed = 0;
+	int64_t last_drop_ns = 0;
 	for (size_t i = 0; i < f->log.n; i++) {
 		if (f->log.v[i].type != DE_EV_STATUS)
 			continue;
 		if (f->log.v[i].status == DE_ST_DROPS) {
 			drops++;
 			unhealed = 1;
+			last_drop_ns = f->log.v[i].time_ns;
 		} else if (f->log.v[i].status == DE_ST_RESYNC) {
 			resyncs += unhealed; /* not the startup snapshot */
 			unhealed = 0;
@@ -280,7 +285,14 @@ static void test_resync_after_drops(void **state)
 	       resyncs);
 	assert_true(drops >= 1);
 	assert_true(resyncs >= 1 && resyncs <= drops);
-	assert_int_equal(unhealed, 0);
+	/* Other work on the host keeps the 4 KiB buffer overflowing: a report
+	 * in the run's last second may not have its resync yet (resyncs are
+	 * at least 250 ms apart and a snapshot takes time); an older one must. */
+	int64_t end_ns = (int64_t)end.tv_sec * 1000000000 + end.tv_nsec;
+	if (unhealed)
+		printf("# the last drop report came %.0f ms before the end, its resync after it\n",
+		       (double)(end_ns - last_drop_ns) / 1e6);
+	assert_true(!unhealed || end_ns - last_drop_ns < 1000000000);
 }
 
 /* A child that execs twice without forking (sh, then sleep) is one record
