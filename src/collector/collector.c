@@ -79,8 +79,9 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 {
 	if (ev->proc && ev->proc->kthread)
 		return;
-	if (im && de_pt_image_hashes(im)) {
-		ev->hashes = *de_pt_image_hashes(im);
+	const struct de_hashes *known = im ? de_pt_image_hashes(im) : NULL;
+	if (known) {
+		ev->hashes = *known;
 		ev->have |= DE_EVF_HASH;
 		c->st.hash_cached++;
 		return;

@@ -635,12 +635,9 @@ int de_pt_set_hashes(struct de_proctable *pt, const uint8_t id[DE_ENTITY_ID_LEN]
 	if ((im->flags & DE_PT_IMG_HAVE_EXE_ID) &&
 	    (im->exe_dev != exe_dev || im->exe_ino != exe_ino))
 		return -ESTALE;
-	if (err == 0) {
+	if (err == 0)
 		return de_pt_image_set_hashes(&pt->ims, im, h);
-	} else {
-		im->hash_state = DE_PT_HASH_FAILED;
-		im->hash_err = (int16_t)(err < INT16_MIN ? INT16_MIN : err);
-	}
+	de_pt_image_set_failed(&pt->ims, im, err);
 	return 0;
 }
 

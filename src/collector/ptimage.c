@@ -126,6 +126,14 @@ int de_pt_image_set_hashes(struct de_pt_images *ims, struct de_pt_image *im,
 	return 0;
 }
 
+void de_pt_image_set_failed(struct de_pt_images *ims, struct de_pt_image *im, int err)
+{
+	hv_put(ims, im->hv);
+	im->hv = NULL;
+	im->hash_state = DE_PT_HASH_FAILED;
+	im->hash_err = (int16_t)(err < INT16_MIN ? INT16_MIN : err);
+}
+
 const char *de_pt_image_exe(const struct de_pt_image *im)
 {
 	return im->flags & DE_PT_IMG_HAVE_EXE ? im->data : NULL;

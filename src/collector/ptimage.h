@@ -81,6 +81,9 @@ const struct de_hashes *de_pt_image_hashes(const struct de_pt_image *im);
  * earlier value). 0 or -ENOMEM (the image is unchanged). */
 int de_pt_image_set_hashes(struct de_pt_images *ims, struct de_pt_image *im,
 			   const struct de_hashes *h);
+/* Record that hashing failed with err (state DE_PT_HASH_FAILED; a pooled
+ * value it held is released). */
+void de_pt_image_set_failed(struct de_pt_images *ims, struct de_pt_image *im, int err);
 
 const char *de_pt_image_exe(const struct de_pt_image *im);      /* NULL when unknown */
 const char *de_pt_image_filename(const struct de_pt_image *im); /* NULL when unknown */

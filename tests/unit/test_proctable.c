@@ -281,6 +281,13 @@ static void test_hash_pool(void **state)
 	assert_ptr_equal(hb, hc);
 	assert_memory_equal(de_pt_image_hashes(de_pt_current_image(get(pt, a)))->sha256, h1.sha256,
 			    DE_HASH_LEN);
+	/* a failed result leaves no hashes and releases the value it held */
+	uint64_t before = stats(pt).bytes;
+	eid(a, id);
+	assert_int_equal(de_pt_set_hashes(pt, id, 0, 0x801, 5, -EACCES, &h1), 0);
+	assert_null(de_pt_image_hashes(de_pt_current_image(get(pt, a))));
+	assert_int_equal(de_pt_current_image(get(pt, a))->hash_state, DE_PT_HASH_FAILED);
+	assert_true(stats(pt).bytes < before); /* h1 had no other holder */
 	/* everything goes: the byte count comes back to the empty table's */
 	exit_(pt, a, 0, 3);
 	exit_(pt, b, 0, 3);
