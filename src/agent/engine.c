@@ -1,8 +1,8 @@
 /* engine.c: the rule engine (see engine.h).
  *
- * Two connections to the same database: the store's (the only writer:
+ * Connections to the same database: the store's (the only writer:
  * alerts, the watermark, trusted lookups of ancestry) and a guarded
- * read-only one for the rules. A rule's rows are read on the guarded
+ * read-only one for the rules per lane. A rule's rows are read on the guarded
  * connection while alerts are inserted on the writer; WAL keeps the
  * reader on its snapshot, and the dedup lookup on the writer sees the
  * alerts of the open transaction, so two rows of one evaluation about
@@ -10,6 +10,7 @@
  */
 #include <errno.h>
 #include <inttypes.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,7 +53,7 @@ static const char *const wsql[W__COUNT] = {
 /* A rule as it runs. */
 struct rule_rt {
 	const struct de_rule *r;
-	sqlite3_stmt *st;
+	sqlite3_stmt *st[DE_ENGINE_LANES_MAX]; /* compiled on each lane's connection */
 	int col_entity, col_dedup, col_event;
 	bool enabled;
 	char disabled_why[DE_SQLGUARD_WHY_MAX + 64];
@@ -68,15 +69,24 @@ struct set {
 	size_t n;
 };
 
+/* A guarded rule connection with its own materialized window. Lane 0
+ * serves every evaluation; the others share a big window's rows with it
+ * (see de_engine_on_commit). */
+struct lane {
+	struct de_engine *e;
+	struct de_sqlguard_policy pol;
+	struct de_sqlguard *g;
+	struct de_store_window win;
+	sqlite3_stmt *win_clear, *win_fill; /* trusted: the engine's own statements */
+};
+
 struct de_engine {
 	struct de_engine_opts o;
 	sqlite3 *wdb;
 	sqlite3_stmt *w[W__COUNT];
-	struct de_store_window win;
-	struct de_sqlguard_policy pol;
-	struct de_sqlguard *g;
+	struct lane lane[DE_ENGINE_LANES_MAX];
+	unsigned nlanes;
 	struct set cur;
-	sqlite3_stmt *win_clear, *win_fill; /* trusted, on the rule connection */
 	int64_t watermark;
 	char hostname[256];
 	struct de_buf json;
@@ -110,7 +120,8 @@ static int sql_err(int rc)
 static void set_free(struct set *s)
 {
 	for (size_t i = 0; i < s->n; i++)
-		sqlite3_finalize(s->rt[i].st);
+		for (int l = 0; l < DE_ENGINE_LANES_MAX; l++)
+			sqlite3_finalize(s->rt[i].st[l]);
 	free(s->rt);
 	de_ruleset_free(&s->rs);
 	memset(s, 0, sizeof(*s));
@@ -136,7 +147,7 @@ static int set_load(struct de_engine *e, struct set *out, char *why, size_t why_
 	int rc = de_rulepack_load(&s.rs, &e->o.rules, why, why_len);
 	if (rc < 0)
 		return rc;
-	if ((rc = de_rules_validate(&s.rs, e->g, why, why_len)) < 0)
+	if ((rc = de_rules_validate(&s.rs, e->lane[0].g, why, why_len)) < 0)
 		goto fail;
 	s.rt = calloc(s.rs.n ? s.rs.n : 1, sizeof(*s.rt));
 	if (!s.rt) {
@@ -148,15 +159,17 @@ static int set_load(struct de_engine *e, struct set *out, char *why, size_t why_
 		struct rule_rt *rt = &s.rt[i];
 		char reason[DE_SQLGUARD_WHY_MAX];
 		rt->r = &s.rs.rules[i];
-		if ((rc = de_sqlguard_prepare(e->g, rt->r->sql, &rt->st, reason, sizeof(reason))) < 0) {
-			de_why(why, why_len, "%s:%zu: rule %s: %s", rt->r->file, rt->r->line, rt->r->id,
-			       reason);
-			goto fail;
-		}
 		s.n = i + 1;
-		rt->col_entity = column_index(rt->st, "entity_id");
-		rt->col_dedup = column_index(rt->st, rt->r->dedup_key);
-		rt->col_event = column_index(rt->st, "id");
+		for (unsigned l = 0; l < e->nlanes; l++)
+			if ((rc = de_sqlguard_prepare(e->lane[l].g, rt->r->sql, &rt->st[l], reason,
+						      sizeof(reason))) < 0) {
+				de_why(why, why_len, "%s:%zu: rule %s: %s", rt->r->file, rt->r->line,
+				       rt->r->id, reason);
+				goto fail;
+			}
+		rt->col_entity = column_index(rt->st[0], "entity_id");
+		rt->col_dedup = column_index(rt->st[0], rt->r->dedup_key);
+		rt->col_event = column_index(rt->st[0], "id");
 		rt->enabled = rt->r->enabled;
 		if (!rt->enabled)
 			snprintf(rt->disabled_why, sizeof(rt->disabled_why), "disabled");
@@ -176,8 +189,8 @@ fail:
  * before the guard is installed: they are the engine's, not a rule's. */
 static int setup_rule_db(sqlite3 *db, void *ud)
 {
-	struct de_engine *e = ud;
-	int rc = de_store_register_functions(db, &e->win);
+	struct lane *l = ud;
+	int rc = de_store_register_functions(db, &l->win);
 	if (rc < 0)
 		return rc;
 	/* Same columns as the view; clustered by (type, id), so a rule's
@@ -200,10 +213,10 @@ static int setup_rule_db(sqlite3 *db, void *ud)
 	de_buf_free(&ddl);
 	if (rc != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, "DELETE FROM temp.new_process_events", -1,
-			       SQLITE_PREPARE_PERSISTENT, &e->win_clear, NULL) != SQLITE_OK ||
+			       SQLITE_PREPARE_PERSISTENT, &l->win_clear, NULL) != SQLITE_OK ||
 	    sqlite3_prepare_v3(db, "INSERT INTO temp.new_process_events"
 			       " SELECT * FROM main.new_process_events", -1,
-			       SQLITE_PREPARE_PERSISTENT, &e->win_fill, NULL) != SQLITE_OK)
+			       SQLITE_PREPARE_PERSISTENT, &l->win_fill, NULL) != SQLITE_OK)
 		return -EIO;
 	return 0;
 }
@@ -211,15 +224,24 @@ static int setup_rule_db(sqlite3 *db, void *ud)
 static const char *const window_tables[] = { "new_process_events", NULL };
 
 /* Run one of the window statements. */
-static int win_step(struct de_engine *e, sqlite3_stmt *st)
+static int win_step(struct lane *l, sqlite3_stmt *st)
 {
 	int rc = sqlite3_step(st);
 	sqlite3_reset(st);
 	if (rc != SQLITE_DONE) {
-		log_warning("rule window: %s", sqlite3_errmsg(de_sqlguard_db(e->g)));
+		log_warning("rule window: %s", sqlite3_errmsg(de_sqlguard_db(l->g)));
 		return sql_err(rc);
 	}
 	return 0;
+}
+
+/* Materialize the window (lo, hi] on a lane's connection. */
+static int win_load(struct lane *l, int64_t lo, int64_t hi)
+{
+	l->win.lo = lo;
+	l->win.hi = hi;
+	int rc = win_step(l, l->win_clear);
+	return rc < 0 ? rc : win_step(l, l->win_fill);
 }
 
 static int tx_begin(struct de_engine *e, bool *own);
@@ -292,17 +314,23 @@ int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char 
 			rc = sql_err(rc);
 			goto fail;
 		}
-	e->pol = (struct de_sqlguard_policy){
-		.readable = de_store_published,
-		.budget_ms = o->budget_ms,
-		.max_rows = o->max_rows ? o->max_rows : 10000,
-		.setup_db = setup_rule_db,
-		.setup_ud = e,
-		.scratch = window_tables,
-	};
-	if (!(e->g = de_sqlguard_open(o->store_path, &e->pol, why, why_len))) {
-		rc = de_neg_errno();
-		goto fail;
+	e->nlanes = o->lanes ? o->lanes : sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+	e->nlanes = DE_MIN(e->nlanes, (unsigned)DE_ENGINE_LANES_MAX);
+	for (unsigned i = 0; i < e->nlanes; i++) {
+		struct lane *l = &e->lane[i];
+		l->e = e;
+		l->pol = (struct de_sqlguard_policy){
+			.readable = de_store_published,
+			.budget_ms = o->budget_ms,
+			.max_rows = o->max_rows ? o->max_rows : 10000,
+			.setup_db = setup_rule_db,
+			.setup_ud = l,
+			.scratch = window_tables,
+		};
+		if (!(l->g = de_sqlguard_open(o->store_path, &l->pol, why, why_len))) {
+			rc = de_neg_errno();
+			goto fail;
+		}
 	}
 	if ((rc = set_load(e, &e->cur, why, why_len)) < 0)
 		goto fail;
@@ -324,9 +352,11 @@ void de_engine_close(struct de_engine *e)
 	if (!e)
 		return;
 	set_free(&e->cur);
-	sqlite3_finalize(e->win_clear);
-	sqlite3_finalize(e->win_fill);
-	de_sqlguard_free(e->g);
+	for (int i = 0; i < DE_ENGINE_LANES_MAX; i++) {
+		sqlite3_finalize(e->lane[i].win_clear);
+		sqlite3_finalize(e->lane[i].win_fill);
+		de_sqlguard_free(e->lane[i].g);
+	}
 	for (int i = 0; i < W__COUNT; i++)
 		sqlite3_finalize(e->w[i]);
 	de_buf_free(&e->json);
@@ -579,18 +609,41 @@ struct run_ctx {
 	int err;
 };
 
+/* One matched row, copied out of the rule's statement. */
+struct hmatch {
+	size_t rule; /* index in e->cur.rt (the helper's queue) */
+	int64_t event_id;
+	char *entity, *key;
+};
+
+/* Copy the row's entity id, dedup key and event id. Returns 0 or -ENOMEM. */
+static int match_read(const struct rule_rt *rt, sqlite3_stmt *st, struct hmatch *m)
+{
+	const char *ent = (const char *)sqlite3_column_text(st, rt->col_entity);
+	bool has_key = rt->col_dedup >= 0 && sqlite3_column_type(st, rt->col_dedup) != SQLITE_NULL;
+	m->event_id = rt->col_event >= 0 ? sqlite3_column_int64(st, rt->col_event) : 0;
+	m->entity = ent ? strdup(ent) : NULL;
+	m->key = has_key ? col_dup(st, rt->col_dedup, NULL) : NULL;
+	if ((ent && !m->entity) || (has_key && !m->key)) {
+		free(m->entity);
+		free(m->key);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 static int on_row(sqlite3_stmt *st, void *ud)
 {
 	struct run_ctx *c = ud;
 	struct rule_rt *rt = c->rt;
 	rt->matches++;
-	const char *entity = (const char *)sqlite3_column_text(st, rt->col_entity);
-	_cleanup_free_ char *key = NULL;
-	if (rt->col_dedup >= 0 && sqlite3_column_type(st, rt->col_dedup) != SQLITE_NULL)
-		key = col_dup(st, rt->col_dedup, NULL);
-	_cleanup_free_ char *ent = entity ? strdup(entity) : NULL;
-	int64_t event_id = rt->col_event >= 0 ? sqlite3_column_int64(st, rt->col_event) : 0;
-	int rc = alert_match(c->e, rt, ent, key, event_id, c->now);
+	struct hmatch m;
+	int rc = match_read(rt, st, &m);
+	if (rc == 0) {
+		rc = alert_match(c->e, rt, m.entity, m.key, m.event_id, c->now);
+		free(m.entity);
+		free(m.key);
+	}
 	if (rc < 0) {
 		c->err = rc;
 		return 1;
@@ -600,39 +653,327 @@ static int on_row(sqlite3_stmt *st, void *ud)
 	return 0;
 }
 
-/* Run one rule over the current window. Returns alerts or a negative errno
- * (a store write failure; rule failures are handled here). */
-static int run_rule(struct de_engine *e, struct rule_rt *rt, int64_t now)
+/* Account runs of a rule (on any lane; err: the first failure or 0) and
+ * act on a failure: a rule over its time budget is disabled until the
+ * next reload, with an engine alert; another failure is logged once per
+ * reload. Owner's thread only. Returns the alerts it wrote (0 or 1) or a
+ * negative errno. */
+static int settle(struct de_engine *e, struct rule_rt *rt, uint64_t runs, int64_t err,
+		  uint64_t us, const char *why, int64_t now)
 {
-	struct run_ctx c = { .e = e, .rt = rt, .now = now };
-	char why[DE_SQLGUARD_WHY_MAX];
-	int64_t t0 = now_mono_us();
-	int64_t n = de_sqlguard_run(e->g, rt->st, on_row, &c, why, sizeof(why));
-	uint64_t us = (uint64_t)(now_mono_us() - t0);
-	rt->runs++;
+	rt->runs += runs;
 	rt->total_us += us;
 	if (us > rt->max_us)
 		rt->max_us = us;
-	if (c.err < 0)
-		return c.err;
-	if (n == -ETIMEDOUT) {
-		rt->enabled = false;
+	if (err == -ETIMEDOUT) {
 		rt->errors++;
+		if (!rt->enabled)
+			return 0; /* the other lane already disabled it */
+		rt->enabled = false;
 		snprintf(rt->disabled_why, sizeof(rt->disabled_why), "%s; disabled until the next reload",
 			 why);
 		log_warning("rule %s (%s:%zu): %s", rt->r->id, rt->r->file, rt->r->line,
 		       rt->disabled_why);
 		int rc = alert_disabled(e, rt, now);
-		return rc < 0 ? rc : c.alerts + 1;
+		return rc < 0 ? rc : 1;
 	}
-	if (n < 0) {
+	if (err < 0) {
 		rt->errors++;
 		if (!rt->error_logged)
 			log_warning("rule %s (%s:%zu): %s", rt->r->id, rt->r->file, rt->r->line,
 			       why);
 		rt->error_logged = true;
 	}
-	return c.alerts;
+	return 0;
+}
+
+/* Run one rule over lane 0's window, alerting as rows come. Returns alerts
+ * or a negative errno (a store write failure; rule failures are handled
+ * here). */
+static int run_rule(struct de_engine *e, struct rule_rt *rt, int64_t now)
+{
+	struct run_ctx c = { .e = e, .rt = rt, .now = now };
+	char why[DE_SQLGUARD_WHY_MAX];
+	int64_t t0 = now_mono_us();
+	int64_t n = de_sqlguard_run(e->lane[0].g, rt->st[0], on_row, &c, why, sizeof(why));
+	uint64_t us = (uint64_t)(now_mono_us() - t0);
+	if (c.err < 0)
+		return c.err;
+	int rc = settle(e, rt, 1, n < 0 ? n : 0, us, why, now);
+	return rc < 0 ? rc : c.alerts + rc;
+}
+
+/* ---- a window split across two lanes ----------------------------------------
+ *
+ * The window is cut into chunks of consecutive event ids that the two
+ * lanes take in turn, each as soon as it is free (so a lane on a slower or
+ * busier CPU simply takes fewer). A lane loads its chunk into its own
+ * window table and runs every rule over it. The helper thread (lane 1)
+ * never touches the store's connection, the alerts or a rule's counters:
+ * each row it matches goes into a bounded queue (it waits while the queue
+ * is full), which the owner's thread turns into alerts between its own
+ * rules and at the end; then it accounts the helper's runs (settle()). A
+ * rule that ran out of time on one lane is skipped by both from then on. */
+
+#define HQ_LEN 1024
+#define CHUNK_MIN 1024 /* events */
+#define CHUNKS_MAX 8
+
+/* The helper's runs of one rule, summed over its chunks. */
+struct hres {
+	uint64_t runs, us, matches;
+	int64_t err; /* first failure */
+	char why[DE_SQLGUARD_WHY_MAX];
+};
+
+struct helper {
+	struct de_engine *e;
+	int64_t lo, hi;
+	const size_t *idx; /* the rules to run, shared with the owner */
+	size_t n, cur;     /* cur: the helper's rule (its thread only) */
+	struct hres *res;  /* per entry of idx */
+	bool *skip;        /* per entry of idx, under mu: timed out on a lane */
+	int win_rc;        /* a chunk's load failed */
+	bool oom;
+	int chunks, next;  /* under mu */
+	pthread_t thread;
+	pthread_mutex_t mu;
+	pthread_cond_t not_full, ready; /* ready: a match queued, or done */
+	struct hmatch q[HQ_LEN];
+	size_t head, count;
+	bool done, stop;
+};
+
+/* The next chunk for a lane: false when none is left or after a stop. */
+static bool take_chunk(struct helper *h, int64_t *lo, int64_t *hi)
+{
+	pthread_mutex_lock(&h->mu);
+	int k = !h->stop && h->next < h->chunks ? h->next++ : -1;
+	pthread_mutex_unlock(&h->mu);
+	if (k < 0)
+		return false;
+	*lo = h->lo + (h->hi - h->lo) * k / h->chunks;
+	*hi = h->lo + (h->hi - h->lo) * (k + 1) / h->chunks;
+	return true;
+}
+
+static bool skipped(struct helper *h, size_t i)
+{
+	pthread_mutex_lock(&h->mu);
+	bool s = h->skip[i] || h->stop;
+	pthread_mutex_unlock(&h->mu);
+	return s;
+}
+
+static void skip(struct helper *h, size_t i)
+{
+	pthread_mutex_lock(&h->mu);
+	h->skip[i] = true;
+	pthread_mutex_unlock(&h->mu);
+}
+
+static int helper_row(sqlite3_stmt *st, void *ud)
+{
+	struct helper *h = ud;
+	const struct rule_rt *rt = &h->e->cur.rt[h->idx[h->cur]];
+	h->res[h->cur].matches++;
+	struct hmatch m = { .rule = h->idx[h->cur] };
+	bool lost = match_read(rt, st, &m) < 0;
+	pthread_mutex_lock(&h->mu);
+	while (h->count == HQ_LEN && !h->stop && !lost)
+		pthread_cond_wait(&h->not_full, &h->mu);
+	bool stop = h->stop || lost;
+	if (lost)
+		h->oom = true;
+	if (!stop) {
+		h->q[(h->head + h->count++) % HQ_LEN] = m;
+		pthread_cond_signal(&h->ready);
+	}
+	pthread_mutex_unlock(&h->mu);
+	if (stop && !lost) {
+		free(m.entity);
+		free(m.key);
+	}
+	return stop;
+}
+
+static void *helper_main(void *arg)
+{
+	struct helper *h = arg;
+	struct lane *l = &h->e->lane[1];
+	char why[DE_SQLGUARD_WHY_MAX];
+	int64_t lo, hi;
+	int rc = 0;
+	while (rc == 0 && take_chunk(h, &lo, &hi)) {
+		rc = win_load(l, lo, hi);
+		for (h->cur = 0; rc == 0 && h->cur < h->n; h->cur++) {
+			if (skipped(h, h->cur))
+				continue;
+			struct hres *r = &h->res[h->cur];
+			int64_t t0 = now_mono_us();
+			int64_t n = de_sqlguard_run(l->g, h->e->cur.rt[h->idx[h->cur]].st[1], helper_row,
+						    h, why, sizeof(why));
+			r->us += (uint64_t)(now_mono_us() - t0);
+			r->runs++;
+			if (n < 0 && !r->err) {
+				r->err = n;
+				snprintf(r->why, sizeof(r->why), "%s", why);
+			}
+			if (n == -ETIMEDOUT)
+				skip(h, h->cur);
+		}
+	}
+	pthread_mutex_lock(&h->mu);
+	h->win_rc = rc;
+	h->done = true;
+	pthread_cond_signal(&h->ready);
+	pthread_mutex_unlock(&h->mu);
+	return NULL;
+}
+
+static void helper_free(struct helper *h)
+{
+	pthread_cond_destroy(&h->ready);
+	pthread_cond_destroy(&h->not_full);
+	pthread_mutex_destroy(&h->mu);
+	free(h->res);
+	free(h->skip);
+	free(h);
+}
+
+/* Start the helper on (lo, hi] with the rules in idx. Returns it, or NULL
+ * (the owner then evaluates the whole window itself). */
+static struct helper *helper_start(struct de_engine *e, int64_t lo, int64_t hi,
+				   const size_t *idx, size_t n)
+{
+	struct helper *h = calloc(1, sizeof(*h));
+	if (!h)
+		return NULL;
+	*h = (struct helper){ .e = e, .lo = lo, .hi = hi, .idx = idx, .n = n };
+	h->chunks = (int)DE_MIN((hi - lo) / CHUNK_MIN, (int64_t)CHUNKS_MAX);
+	h->res = calloc(n, sizeof(*h->res));
+	h->skip = calloc(n, sizeof(*h->skip));
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_cond_init(&h->not_full, NULL);
+	pthread_cond_init(&h->ready, NULL);
+	if (!h->res || !h->skip || pthread_create(&h->thread, NULL, helper_main, h) != 0) {
+		helper_free(h);
+		return NULL;
+	}
+	return h;
+}
+
+/* Turn the helper's queued matches into alerts: those queued now, or
+ * (until_done) every one until the helper has finished. After a failure
+ * (rc < 0) the helper is told to stop and what it queued is dropped: the
+ * window will be evaluated again. Returns rc or the first new failure. */
+static int helper_drain(struct de_engine *e, struct helper *h, bool until_done, int rc,
+			int64_t now, int *alerts)
+{
+	for (;;) {
+		pthread_mutex_lock(&h->mu);
+		if (rc < 0 && !h->stop) {
+			h->stop = true;
+			pthread_cond_broadcast(&h->not_full);
+		}
+		while (until_done && h->count == 0 && !h->done)
+			pthread_cond_wait(&h->ready, &h->mu);
+		if (h->count == 0) {
+			pthread_mutex_unlock(&h->mu);
+			return rc;
+		}
+		struct hmatch m = h->q[h->head];
+		h->head = (h->head + 1) % HQ_LEN;
+		h->count--;
+		pthread_cond_signal(&h->not_full);
+		pthread_mutex_unlock(&h->mu);
+		if (rc >= 0) {
+			struct rule_rt *rt = &e->cur.rt[m.rule];
+			int a = alert_match(e, rt, m.entity, m.key, m.event_id, now);
+			if (a < 0) {
+				rc = a;
+			} else {
+				*alerts += a;
+				rt->alerts += (uint64_t)a;
+			}
+		}
+		free(m.entity);
+		free(m.key);
+	}
+}
+
+/* Wait for the helper, alert on the rest of its matches, account its runs
+ * and free it. Returns rc or the first new failure. */
+static int helper_finish(struct de_engine *e, struct helper *h, int rc, int64_t now, int *alerts)
+{
+	rc = helper_drain(e, h, true, rc, now, alerts);
+	pthread_join(h->thread, NULL);
+	if (rc >= 0 && h->win_rc < 0)
+		rc = h->win_rc;
+	if (rc >= 0 && h->oom)
+		rc = -ENOMEM;
+	for (size_t i = 0; i < h->n && rc >= 0; i++) {
+		const struct hres *r = &h->res[i];
+		struct rule_rt *rt = &e->cur.rt[h->idx[i]];
+		if (!r->runs)
+			continue;
+		rt->matches += r->matches;
+		int a = settle(e, rt, r->runs, r->err, r->us, r->why, now);
+		if (a < 0)
+			rc = a;
+		else
+			*alerts += a;
+	}
+	helper_free(h);
+	return rc;
+}
+
+/* Lane 0: load (lo, hi] and run the rules over it. Returns alerts or a
+ * negative errno. */
+static int lane0_chunk(struct de_engine *e, struct helper *h, int64_t lo, int64_t hi,
+		       const size_t *idx, size_t n, int64_t now)
+{
+	int alerts = 0;
+	int rc = win_load(&e->lane[0], lo, hi);
+	for (size_t i = 0; i < n && rc >= 0; i++) {
+		struct rule_rt *rt = &e->cur.rt[idx[i]];
+		if (!rt->enabled || (h && skipped(h, i)))
+			continue;
+		rc = run_rule(e, rt, now);
+		if (rc > 0)
+			alerts += rc;
+		if (h && !rt->enabled)
+			skip(h, i);
+		if (h && rc >= 0)
+			rc = helper_drain(e, h, false, rc, now, &alerts);
+	}
+	return rc < 0 ? rc : alerts;
+}
+
+/* Evaluate the incremental rules over (lo, hi] inside the owner's
+ * transaction: on lane 0 alone, or in chunks shared with the helper.
+ * Returns alerts or a negative errno. */
+static int eval_window(struct de_engine *e, int64_t lo, int64_t hi, int64_t now)
+{
+	_cleanup_free_ size_t *idx = calloc(e->cur.n ? e->cur.n : 1, sizeof(*idx));
+	if (!idx)
+		return -ENOMEM;
+	size_t n = 0;
+	for (size_t i = 0; i < e->cur.n; i++)
+		if (e->cur.rt[i].enabled && !e->cur.rt[i].r->schedule_s)
+			idx[n++] = i;
+	struct helper *h = NULL;
+	if (e->nlanes > 1 && n && hi - lo >= DE_ENGINE_SPLIT_MIN)
+		h = helper_start(e, lo, hi, idx, n);
+	if (!h)
+		return lane0_chunk(e, NULL, lo, hi, idx, n, now);
+	int alerts = 0, rc = 0;
+	int64_t clo, chi;
+	while (rc >= 0 && take_chunk(h, &clo, &chi))
+		if ((rc = lane0_chunk(e, h, clo, chi, idx, n, now)) > 0)
+			alerts += rc;
+	rc = helper_finish(e, h, rc < 0 ? rc : 0, now, &alerts);
+	return rc < 0 ? rc : alerts;
 }
 
 static int tx_begin(struct de_engine *e, bool *own)
@@ -668,24 +1009,11 @@ int de_engine_on_commit(struct de_engine *e, int64_t last_event_id)
 	int total = 0;
 	while (e->watermark < last_event_id) {
 		int64_t hi = DE_MIN(last_event_id, e->watermark + DE_ENGINE_WINDOW_MAX);
-		e->win.lo = e->watermark;
-		e->win.hi = hi;
-		int64_t now = now_realtime();
 		bool own;
 		int rc = tx_begin(e, &own);
 		if (rc < 0)
 			return rc;
-		int alerts = 0;
-		if ((rc = win_step(e, e->win_clear)) == 0)
-			rc = win_step(e, e->win_fill);
-		for (size_t i = 0; i < e->cur.n && rc >= 0; i++) {
-			struct rule_rt *rt = &e->cur.rt[i];
-			if (!rt->enabled || rt->r->schedule_s)
-				continue;
-			rc = run_rule(e, rt, now);
-			if (rc > 0)
-				alerts += rc;
-		}
+		int alerts = rc = eval_window(e, e->watermark, hi, now_realtime());
 		if (rc >= 0) {
 			sqlite3_stmt *st = e->w[W_SET_META];
 			sqlite3_bind_int64(st, 1, hi);
@@ -712,13 +1040,13 @@ int de_engine_tick(struct de_engine *e, int64_t now_ns)
 			continue;
 		if (!begun) {
 			/* Scheduled rules read the whole store: the window is empty. */
-			if ((rc = win_step(e, e->win_clear)) < 0 || (rc = tx_begin(e, &own)) < 0)
+			if ((rc = win_load(&e->lane[0], 0, 0)) < 0 || (rc = tx_begin(e, &own)) < 0)
 				return rc;
 			begun = true;
 		}
 		rt->next_due_ns = now_ns + (int64_t)(rt->r->schedule_s * 1000000000ULL);
-		e->win.lo = 0;
-		e->win.hi = INT64_MAX;
+		e->lane[0].win.lo = 0;
+		e->lane[0].win.hi = INT64_MAX;
 		if ((rc = run_rule(e, rt, now_realtime())) < 0)
 			break;
 		total += rc;
@@ -776,3 +1104,5 @@ void de_engine_rule_info(const struct de_engine *e, size_t i, struct de_engine_r
 }
 
 int64_t de_engine_watermark(const struct de_engine *e) { return e->watermark; }
+
+unsigned de_engine_lanes(const struct de_engine *e) { return e->nlanes; }

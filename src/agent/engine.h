@@ -32,9 +32,15 @@
  * (built-in pack, directories, enable/disable overrides) before it
  * replaces the running one; any error leaves the running set untouched.
  *
- * Threads: none. The owner calls everything from one thread, between
- * store commits (the engine writes alerts on the store's connection; if a
- * store batch is open, the alerts join it). The rule connection must see
+ * Threads: the owner calls everything from one thread, between store
+ * commits (the engine writes alerts on the store's connection; if a store
+ * batch is open, the alerts join it). A window of at least
+ * DE_ENGINE_SPLIT_MIN events (a resync snapshot, a backlog) is split in
+ * two when the engine has two lanes: a helper thread evaluates the later
+ * half on its own rule connection and hands its matches back through a
+ * bounded queue; alerts, dedup and the store are only ever touched by the
+ * owner's thread. Two halves are two windows: a rule sees each event
+ * exactly once either way (window boundaries are arbitrary already). The rule connection must see
  * what the store committed, so the store must be a file, not ":memory:".
  */
 #ifndef DE_ENGINE_H
@@ -50,6 +56,10 @@
 #include "store.h"
 
 #define DE_ENGINE_WINDOW_MAX 50000
+#define DE_ENGINE_LANES_MAX 2
+/* Smallest window split across lanes: below it a second thread costs
+ * more than it saves. */
+#define DE_ENGINE_SPLIT_MIN 2048
 #define DE_ENGINE_RULE_DISABLED "DE-ENGINE-RULE-DISABLED"
 
 /* Receives each new alert (valid during the call only). */
@@ -72,6 +82,11 @@ struct de_engine_opts {
 	 * negative errno (the window is evaluated again). May be NULL. */
 	int (*write_alert)(const struct de_alert *a, void *ud);
 	void *ud;
+	/* Rule connections (lanes) a big window is split across, each
+	 * evaluating every incremental rule over its share of the rows on its
+	 * own thread: 0 = 2 on a host with more than one CPU online, else 1;
+	 * at most DE_ENGINE_LANES_MAX. */
+	unsigned lanes;
 };
 
 struct de_engine;
@@ -111,5 +126,7 @@ struct de_engine_rule_info {
 size_t de_engine_rule_count(const struct de_engine *e);
 void de_engine_rule_info(const struct de_engine *e, size_t i, struct de_engine_rule_info *out);
 int64_t de_engine_watermark(const struct de_engine *e);
+/* How many lanes a big window is split across (opts.lanes resolved). */
+unsigned de_engine_lanes(const struct de_engine *e);
 
 #endif

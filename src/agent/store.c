@@ -19,6 +19,7 @@
 #include "hash.h"
 #include "log.h"
 #include "macros.h"
+#include "sqlinit.h"
 #include "store.h"
 #include "store_schema.h"
 
@@ -170,6 +171,7 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 		return NULL;
 	}
 	s->opts = *o;
+	de_sqlite_init();
 	int rc = sqlite3_open_v2(o->path, &s->db,
 				 SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {

