@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,6 +287,15 @@ static void record_rules(struct de_engine *e)
 		log_warning("recording the loaded rules in the store: %s", strerror(-rc));
 }
 
+/* CPUs this process may run on (taskset, cpusets), not merely online. */
+static int usable_cpus(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set) < 0)
+		return 1;
+	return CPU_COUNT(&set);
+}
+
 int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char *why,
 		   size_t why_len)
 {
@@ -314,7 +324,7 @@ int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char 
 			rc = sql_err(rc);
 			goto fail;
 		}
-	e->nlanes = o->lanes ? o->lanes : sysconf(_SC_NPROCESSORS_ONLN) > 1 ? 2 : 1;
+	e->nlanes = o->lanes ? o->lanes : usable_cpus() > 1 ? 2 : 1;
 	e->nlanes = DE_MIN(e->nlanes, (unsigned)DE_ENGINE_LANES_MAX);
 	for (unsigned i = 0; i < e->nlanes; i++) {
 		struct lane *l = &e->lane[i];

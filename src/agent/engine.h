@@ -84,7 +84,8 @@ struct de_engine_opts {
 	void *ud;
 	/* Rule connections (lanes) a big window is split across, each
 	 * evaluating every incremental rule over its share of the rows on its
-	 * own thread: 0 = 2 on a host with more than one CPU online, else 1;
+	 * own thread: 0 = 2 when the process may run on more than one CPU
+	 * (sched_getaffinity: taskset and cpusets count), else 1;
 	 * at most DE_ENGINE_LANES_MAX. */
 	unsigned lanes;
 };

@@ -185,9 +185,18 @@ struct de_store *de_store_open(const struct de_store_opts *o, char *why, size_t 
 	 * runs out inside a batch, sending them to malloc. */
 	sqlite3_db_config(s->db, SQLITE_DBCONFIG_LOOKASIDE, NULL, 2048, 512);
 	sqlite3_busy_timeout(s->db, 5000);
-	char pragmas[160];
+	/* 16 KiB pages (a new store only: an existing file keeps its own).
+	 * Each commit writes every page it dirtied to the WAL, two writes a
+	 * page, and the random entity-id index dirties many; bigger pages are
+	 * fewer pages and fewer system calls, which are dear on a VM:
+	 * `bench_detect ingest 100000 4096` went from 10.3-10.6 to 9.3 us of
+	 * CPU per event, `... 512` from 13.6 to 11.5, the size per million
+	 * events from 664 to 652 MB (32 KiB gained 3% more; not worth the
+	 * bigger writes of the small commits of a quiet host). */
+	char pragmas[200];
 	snprintf(pragmas, sizeof(pragmas),
-		 "PRAGMA journal_mode = WAL; PRAGMA synchronous = %s; PRAGMA foreign_keys = OFF;"
+		 "PRAGMA page_size = 16384; PRAGMA journal_mode = WAL; PRAGMA synchronous = %s;"
+		 " PRAGMA foreign_keys = OFF;"
 		 " PRAGMA temp_store = MEMORY; PRAGMA cache_size = -8192",
 		 o->durable ? "FULL" : "NORMAL");
 	char *err = NULL;

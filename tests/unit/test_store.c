@@ -109,6 +109,7 @@ static void test_schema_and_views(void **state)
 	struct de_store *s = open_store(0, 0);
 	assert_int_equal(atoi(q1(s, "PRAGMA user_version")), DE_STORE_SCHEMA_VERSION);
 	assert_string_equal(q1(s, "PRAGMA journal_mode"), "wal");
+	assert_string_equal(q1(s, "PRAGMA page_size"), "16384"); /* a new store: see store.c */
 	for (const char *const *n = de_store_published; *n; n++) {
 		char sql[128];
 		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", *n);
