@@ -21,6 +21,10 @@
 #include "sink.h"
 #include "store.h"
 
+/* WAL pages between the outbox connections' checkpoints: 64 MiB of the
+ * store's 16 KiB pages (see where it is set). */
+#define OUTBOX_CKPT_PAGES "4096"
+
 struct worker {
 	struct de_outbox *ob;
 	const struct de_sink_cfg *cfg;
@@ -395,7 +399,7 @@ static void *worker_main(void *arg)
 	if (!store || !rows)
 		goto out;
 	sqlite3 *db = de_store_db(store);
-	sqlite3_exec(db, "PRAGMA wal_autocheckpoint = 16384", NULL, NULL, NULL);
+	sqlite3_exec(db, "PRAGMA wal_autocheckpoint = " OUTBOX_CKPT_PAGES, NULL, NULL, NULL);
 	for (int i = 0; i < ST__N; i++)
 		if (sqlite3_prepare_v3(db, wsql[i], -1, SQLITE_PREPARE_PERSISTENT, &st[i], NULL)) {
 			log_error("sink %s: %s", w->cfg->name, sqlite3_errmsg(db));
@@ -472,10 +476,11 @@ struct de_outbox *de_outbox_open(const struct de_outbox_opts *o, char *why, size
 		goto fail;
 	}
 	/* The writer inserts alerts keyed by random UUIDs: a 16 MiB page
-	 * cache saves most reads; checkpoints every 64 MiB of WAL (not 4)
+	 * cache saves most reads; checkpoints every 64 MiB of WAL (4,096 of
+	 * the store's 16 KiB pages; a store made before those: 16 MiB)
 	 * write each page the random inserts dirty once per checkpoint
 	 * rather than once per transaction. Both bound memory and disk. */
-	sqlite3_exec(de_store_db(ob->store), "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = 16384", NULL, NULL, NULL);
+	sqlite3_exec(de_store_db(ob->store), "PRAGMA cache_size = -16384; PRAGMA wal_autocheckpoint = " OUTBOX_CKPT_PAGES, NULL, NULL, NULL);
 	if ((e = -de_alertdb_init(&ob->adb, de_store_db(ob->store))) > 0) {
 		de_why(why, why_len, "preparing statements: %s", de_store_errmsg(ob->store));
 		goto fail;
