@@ -1,8 +1,8 @@
 /* engine.c: the rule engine (see engine.h).
  *
  * Connections to the same database: the store's (the only writer:
- * alerts, the watermark, trusted lookups of ancestry) and a guarded
- * read-only one for the rules per lane. A rule's rows are read on the guarded
+ * alerts, the watermark, trusted lookups of ancestry) and, per lane, a
+ * guarded read-only one for the rules. A rule's rows are read on a guarded
  * connection while alerts are inserted on the writer; WAL keeps the
  * reader on its snapshot, and the dedup lookup on the writer sees the
  * alerts of the open transaction, so two rows of one evaluation about
@@ -71,10 +71,9 @@ struct set {
 };
 
 /* A guarded rule connection with its own materialized window. Lane 0
- * serves every evaluation; the others share a big window's rows with it
- * (see de_engine_on_commit). */
+ * serves every evaluation; lane 1 shares a big window's chunks with it
+ * (see eval_window). */
 struct lane {
-	struct de_engine *e;
 	struct de_sqlguard_policy pol;
 	struct de_sqlguard *g;
 	struct de_store_window win;
@@ -328,7 +327,6 @@ int de_engine_open(const struct de_engine_opts *o, struct de_engine **out, char 
 	e->nlanes = DE_MIN(e->nlanes, (unsigned)DE_ENGINE_LANES_MAX);
 	for (unsigned i = 0; i < e->nlanes; i++) {
 		struct lane *l = &e->lane[i];
-		l->e = e;
 		l->pol = (struct de_sqlguard_policy){
 			.readable = de_store_published,
 			.budget_ms = o->budget_ms,

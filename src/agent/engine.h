@@ -35,12 +35,14 @@
  * Threads: the owner calls everything from one thread, between store
  * commits (the engine writes alerts on the store's connection; if a store
  * batch is open, the alerts join it). A window of at least
- * DE_ENGINE_SPLIT_MIN events (a resync snapshot, a backlog) is split in
- * two when the engine has two lanes: a helper thread evaluates the later
- * half on its own rule connection and hands its matches back through a
- * bounded queue; alerts, dedup and the store are only ever touched by the
- * owner's thread. Two halves are two windows: a rule sees each event
- * exactly once either way (window boundaries are arbitrary already). The rule connection must see
+ * DE_ENGINE_SPLIT_MIN events (a resync snapshot, a backlog) is cut into
+ * chunks of consecutive event ids when the engine has two lanes; the
+ * owner's thread and a helper thread take chunks as they free up, each
+ * on its own rule connection, and the helper hands its matches back
+ * through a bounded queue; alerts, dedup and the store are only ever
+ * touched by the owner's thread. A chunk is a window like any other: a
+ * rule sees each event exactly once either way (window boundaries are
+ * arbitrary already). The rule connection must see
  * what the store committed, so the store must be a file, not ":memory:".
  */
 #ifndef DE_ENGINE_H
