@@ -6,7 +6,9 @@ outside (/proc/PID/stat and /proc/PID/status), not a test.
          default) after a settling period, as a percentage of one core,
          with the host's exec rate during the window (what "idle" meant).
   storm: an exec storm (bench_ebpf -n: WORKERS processes fork and exec
-         /bin/true as fast as they can for --storm seconds): every exec
+         /bin/true as fast as they can for --storm seconds; with --spawn
+         they posix_spawn build/bench/de_true instead, a static program
+         without libc: the fastest exec this machine runs): every exec
          stored (none lost), and procmond's CPU time (all its threads: the
          source, the live table, enrichment, the ledger, IPC to the agent)
          per event it forwarded (the store's process_events rows of the
@@ -15,7 +17,8 @@ outside (/proc/PID/stat and /proc/PID/status), not a test.
          default: `sleep` children started in the window), after the agent
          stored their fork and exec events.
 
-  sudo bench/bench_daemons.py [--bin build/src/daemoneye] [--window 60] [--storm 20] [--procs 10000]
+  sudo bench/bench_daemons.py [--bin build/src/daemoneye] [--window 60] [--storm 20] [--spawn]
+                              [--workers 2] [--procs 10000]
 """
 import argparse
 import os
@@ -124,15 +127,21 @@ def store_count(state, sql, args=()):
 def storm(a, state, pm, ag):
     """Exec storm under the daemons: nothing lost, CPU per event."""
     bench = os.path.join(os.path.dirname(a.bin), "..", "bench", "bench_ebpf")
+    target = "/bin/true"
+    cmd = [bench, "-n", "-w", str(a.workers), "-d", str(a.storm)]
+    if a.spawn:
+        target = os.path.realpath(os.path.join(os.path.dirname(bench), "de_true"))
+        if not os.access(target, os.X_OK):
+            sys.exit(f"bench_daemons: --spawn needs {target} (built outside sanitizer builds)")
+        cmd += ["-s", "-b", target]
     n_rows = "SELECT count(*) FROM process_events"
     ev0 = store_count(state, n_rows)
     c0 = (stat_cpu(pm), stat_cpu(ag))
     t0, w0, ts0 = thread_cpu(pm), thread_wakeups(pm), time.time()
-    p = subprocess.Popen([bench, "-n", "-w", str(a.workers), "-d", str(a.storm)],
-                         stdout=subprocess.PIPE, text=True)
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     out = p.communicate()[0]
     execs = int(out.split("execs ")[1].split()[0])
-    marker = f"/bin/true de-bench-{p.pid}"
+    marker = f"{target} de-bench-{p.pid}"
     # settled when every exec of the storm is stored and procmond is quiet
     deadline, stored = time.time() + 120, 0
     while time.time() < deadline:
@@ -145,7 +154,8 @@ def storm(a, state, pm, ag):
     c1 = (stat_cpu(pm), stat_cpu(ag))
     t1, w1, ts1 = thread_cpu(pm), thread_wakeups(pm), time.time()
     events = store_count(state, n_rows) - ev0
-    print(f"storm: {a.workers} workers, {a.storm:.0f} s: {execs} execs ({execs / a.storm:.0f}/s), "
+    print(f"storm: {a.workers} workers ({'spawn ' if a.spawn else 'fork+exec '}{target}), "
+          f"{a.storm:.0f} s: {execs} execs ({execs / a.storm:.0f}/s), "
           f"{stored} stored, {execs - stored} lost")
     print(f"storm: {events} events stored (every fork, exec and exit on the host); procmond CPU "
           f"{c1[0] - c0[0]:.2f} s = {1e6 * (c1[0] - c0[0]) / max(events, 1):.1f} us/event, "
@@ -165,6 +175,8 @@ def main():
     ap.add_argument("--settle", type=float, default=15)
     ap.add_argument("--storm", type=float, default=20, help="exec storm seconds (0: none)")
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--spawn", action="store_true",
+                    help="storm with posix_spawn of build/bench/de_true (the fastest exec)")
     ap.add_argument("--procs", type=int, default=10000)
     a = ap.parse_args()
     if os.geteuid() != 0:

@@ -1,13 +1,19 @@
 /* bench_ebpf.c: how many execs per second the eBPF event source follows
  * without losing one, and what each event costs the consumer.
  *
- *   bench_ebpf [-w WORKERS] [-d SECONDS] [-r RINGBUF_BYTES] [-n]
+ *   bench_ebpf [-w WORKERS] [-d SECONDS] [-r RINGBUF_BYTES] [-b BINARY] [-s] [-n]
  *
  * -n runs the same workers without the source: the machine's exec rate
  * without monitoring, for comparison.
  *
- * WORKERS processes fork and exec /bin/true (with a marker argument) as
- * fast as they can for SECONDS; this process consumes the source the way
+ * WORKERS processes fork and exec BINARY (default /bin/true; it must exit
+ * 0 whatever its arguments) with a marker argument as fast as they can
+ * for SECONDS; -s starts each with posix_spawn() (vfork semantics: no
+ * copy of the worker's page tables) instead of fork()+execv(). The
+ * fastest exec on a machine is -s with a tiny static program
+ * (build/bench/de_true where it is built): the dynamic loader's mappings
+ * and page faults are most of an exec of /bin/true. This process
+ * consumes the source the way
  * the collector does (epoll on fd(), then dispatch()) and counts the exec
  * events carrying the marker. It prints what was started, what was seen,
  * what the source reported lost (DE_ST_DROPS), and the consumer's own CPU
@@ -17,6 +23,7 @@
  */
 #include <errno.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,9 +37,15 @@
 #include "config.h"
 #include "source.h"
 
+extern char **environ;
+
+/* What the workers exec: set once in main(). */
+static const char *exec_bin = "/bin/true";
+static bool use_spawn;
+
 struct counts {
 	const char *marker;
-	size_t marker_len;
+	size_t marker_len, bin_len; /* argv is "BINARY\0MARKER" */
 	uint64_t events, execs_marked, exits, forks, drops[DE_EV__COUNT], degraded;
 };
 
@@ -42,10 +55,9 @@ static int on_event(const struct de_event *ev, void *ud)
 	c->events++;
 	switch (ev->type) {
 	case DE_EV_EXEC:
-		/* argv is "/bin/true\0MARKER" */
-		if ((ev->have & DE_EVF_ARGV) && ev->argv_len > 10 &&
-		    ev->argv_len - 10 == c->marker_len &&
-		    memcmp(ev->argv + 10, c->marker, c->marker_len) == 0)
+		if ((ev->have & DE_EVF_ARGV) && ev->argv_len > c->bin_len &&
+		    ev->argv_len - c->bin_len == c->marker_len &&
+		    memcmp(ev->argv + c->bin_len, c->marker, c->marker_len) == 0)
 			c->execs_marked++;
 		break;
 	case DE_EV_EXIT: c->exits++; break;
@@ -84,17 +96,22 @@ static double cpu_s(void)
 	       (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
-/* A worker: exec /bin/true until the deadline; reports how many ran. */
+/* A worker: exec the binary until the deadline; reports how many ran. */
 static void worker(const char *marker, double until, int out_fd)
 {
 	uint64_t n = 0, failed = 0;
+	const char *const argv[] = { exec_bin, marker, NULL };
 	while (now_s() < until) {
-		pid_t c = fork();
-		if (c < 0)
+		pid_t c;
+		if (use_spawn) {
+			if (posix_spawn(&c, exec_bin, NULL, NULL, (char *const *)argv, environ) != 0) {
+				failed++;
+				continue;
+			}
+		} else if ((c = fork()) < 0) {
 			continue;
-		if (c == 0) {
-			const char *const argv[] = { "/bin/true", marker, NULL };
-			execv("/bin/true", (char *const *)argv);
+		} else if (c == 0) {
+			execv(exec_bin, (char *const *)argv);
 			_exit(127);
 		}
 		int st;
@@ -146,14 +163,17 @@ int main(int argc, char **argv)
 	bool no_source = false;
 	double secs = 5;
 	uint32_t rb = 0;
-	while ((opt = getopt(argc, argv, "w:d:r:n")) != -1) {
+	while ((opt = getopt(argc, argv, "w:d:r:b:sn")) != -1) {
 		switch (opt) {
 		case 'n': no_source = true; break;
+		case 'b': exec_bin = optarg; break;
+		case 's': use_spawn = true; break;
 		case 'w': workers = atoi(optarg); break;
 		case 'd': secs = atof(optarg); break;
 		case 'r': rb = (uint32_t)strtoul(optarg, NULL, 0); break;
 		default:
-			fprintf(stderr, "usage: %s [-w WORKERS] [-d SECONDS] [-r RINGBUF_BYTES] [-n]\n", argv[0]);
+			fprintf(stderr, "usage: %s [-w WORKERS] [-d SECONDS] [-r RINGBUF_BYTES] [-b BINARY] [-s] [-n]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -166,7 +186,12 @@ int main(int argc, char **argv)
 		return 1;
 	char marker[64];
 	snprintf(marker, sizeof(marker), "de-bench-%d", (int)getpid());
-	struct counts c = { .marker = marker, .marker_len = strlen(marker) };
+	if (access(exec_bin, X_OK) != 0) {
+		fprintf(stderr, "bench_ebpf: %s: %s\n", exec_bin, strerror(errno));
+		return 2;
+	}
+	struct counts c = { .marker = marker, .marker_len = strlen(marker),
+			    .bin_len = strlen(exec_bin) + 1 };
 	struct de_source_opts o = { .cfg = &cfg, .sink = on_event, .sink_ud = &c,
 				    .proc_root = "/proc", .ringbuf_bytes = rb };
 	struct de_source *s;
