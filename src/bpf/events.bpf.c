@@ -6,8 +6,8 @@
  * Everything is read at the tracepoint, so a record never depends on the
  * process still existing when user space reads it: ids, the thread group
  * leader's start_boottime (the entity id), credentials, audit ids, comm,
- * cgroup id, and for exec the path given to execve, the executable's inode
- * and argv from the new image's memory.
+ * cgroup id, and for exec the path given to execve, the executable's
+ * identity (exe_id.h: what the hash cache keys on) and argv from the new image's memory.
  *
  * tp_btf programs are not sleepable: argv is read with bpf_probe_read_user,
  * which fails on a page that is not resident. Right after execve the argv
@@ -171,9 +171,7 @@ int de_exec(__u64 *ctx)
 	struct file *f = bprm->file;
 	struct inode *ino = f ? f->f_inode : 0;
 	if (ino) {
-		e->exe_ino = ino->i_ino;
-		struct super_block *sb = ino->i_sb;
-		e->exe_dev = sb ? sb->s_dev : 0;
+		de_bpf_read_exe_id(ino, &e->exe);
 		e->flags |= DE_BPF_F_EXE;
 	}
 

@@ -77,35 +77,7 @@ static __always_inline void read_exe(struct de_snap_res *r, struct mm_struct *mm
 	struct inode *ino = f ? f->f_inode : 0;
 	if (!ino)
 		return;
-	r->exe_ino = ino->i_ino;
-	struct super_block *sb = ino->i_sb;
-	r->exe_dev = sb ? sb->s_dev : 0;
-	r->exe_size = (__u64)ino->i_size;
-	if (bpf_core_field_exists(((struct inode___v611 *)0)->i_mtime_sec)) {
-		struct inode___v611 *i = (void *)ino;
-		r->exe_mtime_sec = i->i_mtime_sec;
-		r->exe_mtime_nsec = i->i_mtime_nsec;
-		r->exe_ctime_sec = i->i_ctime_sec;
-		/* bit 31 is I_CTIME_QUERIED (multigrain timestamps, 6.13+) */
-		r->exe_ctime_nsec = i->i_ctime_nsec & 0x7fffffffu;
-	} else {
-		struct inode___v66 *n = (void *)ino;
-		struct inode___old *o = (void *)ino;
-		if (bpf_core_field_exists(n->__i_mtime)) {
-			r->exe_mtime_sec = n->__i_mtime.tv_sec;
-			r->exe_mtime_nsec = (__u32)n->__i_mtime.tv_nsec;
-		} else {
-			r->exe_mtime_sec = o->i_mtime.tv_sec;
-			r->exe_mtime_nsec = (__u32)o->i_mtime.tv_nsec;
-		}
-		if (bpf_core_field_exists(n->__i_ctime)) {
-			r->exe_ctime_sec = n->__i_ctime.tv_sec;
-			r->exe_ctime_nsec = (__u32)n->__i_ctime.tv_nsec;
-		} else {
-			r->exe_ctime_sec = o->i_ctime.tv_sec;
-			r->exe_ctime_nsec = (__u32)o->i_ctime.tv_nsec;
-		}
-	}
+	de_bpf_read_exe_id(ino, &r->exe);
 	r->flags |= DE_SNAP_F_EXE;
 }
 

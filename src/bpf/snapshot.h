@@ -29,6 +29,8 @@
 #include <linux/types.h>
 #endif
 
+#include "exe_id.h"
+
 #define DE_SNAP_ARGV_MAX 16384   /* hard cap: a record must fit the 32 KiB seq buffer */
 #define DE_SNAP_CHUNK 128        /* argv and groups are copied through the stack in chunks */
 #define DE_SNAP_GROUPS_MAX 256
@@ -135,9 +137,7 @@ struct de_snap_res {
 	struct de_snap_io io;
 	__u64 total_vm, rss_pages;
 	__u64 ns[DE_SNAP_NS];
-	__u64 exe_dev, exe_ino, exe_size;
-	__s64 exe_mtime_sec, exe_ctime_sec;
-	__u32 exe_mtime_nsec, exe_ctime_nsec;
+	struct de_bpf_exe_id exe; /* DE_SNAP_F_EXE */
 };
 
 struct de_snap_proc {

@@ -74,6 +74,17 @@ bool de_collector_has(enum de_event_source kind)
 /* Hashes for an exec or snapshot event: from the table when its image
  * already has them, else from the worker's map at once, else queued (the
  * event says so in hash_note). Never waits for a hash. */
+/* Hashes found for the event's image: onto the event and into the table. */
+static void attach_hashes(struct de_collector *c, struct de_event *ev, uint32_t ordinal,
+			  const struct de_file_id *id, const struct de_hashes *h)
+{
+	ev->hashes = *h;
+	ev->have |= DE_EVF_HASH;
+	c->st.hash_cached++;
+	if (c->pt)
+		de_pt_set_hashes(c->pt, ev->entity_id, ordinal, id->dev, id->ino, 0, h);
+}
+
 static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ordinal,
 		       const struct de_pt_image *im)
 {
@@ -84,6 +95,17 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 		ev->hashes = *known;
 		ev->have |= DE_EVF_HASH;
 		c->st.hash_cached++;
+		return;
+	}
+	struct de_hashes h;
+	struct de_file_id kid;
+	/* The identity of the very file the kernel executed (the eBPF source,
+	 * a snapshot): a binary hashed before is found without a stat() of
+	 * /proc/PID/exe, which was most of this thread's CPU in exec storms.
+	 * A miss (a new binary, or a file system whose stat() reports another
+	 * device than the kernel's superblock) takes the path below. */
+	if (de_event_exe_file(ev, &kid) && de_enrich_lookup(c->en, &kid, &h) == 0) {
+		attach_hashes(c, ev, ordinal, &kid, &h);
 		return;
 	}
 	struct de_enrich_req req = { .pid = ev->pid, .image = ordinal };
@@ -114,7 +136,6 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 		c->st.hash_skipped++;
 		return;
 	}
-	struct de_hashes h;
 	r = de_enrich_lookup(c->en, &req.id, &h) == 0 ? DE_ENRICH_CACHED : -1;
 	/* A small executable not seen before is hashed here, at once (bounded
 	 * by hashing.inline_max_bytes: ~0.1 ms for 256 KiB from the page cache
@@ -128,11 +149,7 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 	if (r < 0)
 		r = de_enrich_submit(c->en, &req, &h);
 	if (r == DE_ENRICH_CACHED) {
-		ev->hashes = h;
-		ev->have |= DE_EVF_HASH;
-		c->st.hash_cached++;
-		if (c->pt)
-			de_pt_set_hashes(c->pt, req.entity_id, ordinal, req.id.dev, req.id.ino, 0, &h);
+		attach_hashes(c, ev, ordinal, &req.id, &h);
 		return;
 	}
 	ev->hash_note = de_enrich_note((enum de_enrich_answer)r);

@@ -146,11 +146,8 @@ void de_event_from_proc(struct de_event *ev, enum de_event_type type, enum de_ev
 		ev->exe_memfd = p->exe_memfd;
 		ev->have |= DE_EVF_EXE;
 	}
-	if (got(p, DE_PF_EXE_FILE)) {
-		ev->exe_dev = p->exe_file.dev;
-		ev->exe_ino = p->exe_file.ino;
-		ev->have |= DE_EVF_EXE_ID;
-	}
+	if (got(p, DE_PF_EXE_FILE))
+		de_event_set_exe_file(ev, &p->exe_file);
 	if (got(p, DE_PF_CGROUP) && p->cgroup) {
 		ev->cgroup = p->cgroup;
 		ev->container_id = p->container_id;

@@ -42,7 +42,6 @@
 #include <bpf/bpf.h>
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -191,10 +190,9 @@ static int on_record(void *ctx, void *data, size_t size)
 		ev->filename = s->filename;
 		ev->have |= DE_EVF_FILENAME;
 		if (r.flags & DE_BPF_F_EXE) {
-			unsigned maj = (unsigned)(r.exe_dev >> 20), min = (unsigned)(r.exe_dev & 0xfffff);
-			ev->exe_dev = makedev(maj, min);
-			ev->exe_ino = r.exe_ino;
-			ev->have |= DE_EVF_EXE_ID;
+			struct de_file_id id;
+			de_bpf_file_id(&r.exe, &id);
+			de_event_set_exe_file(ev, &id);
 		}
 		if (!(r.flags & DE_BPF_F_ARGV_FAULT)) {
 			const char *argv = var + r.filename_len;

@@ -25,7 +25,6 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -934,12 +933,7 @@ unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p
 		have |= DE_PF_BIT(DE_PF_EXE_FILE);
 	}
 	if (x->flags & DE_SNAP_F_EXE) {
-		unsigned maj = (unsigned)(x->exe_dev >> 20), min = (unsigned)(x->exe_dev & 0xfffff);
-		p->exe_file = (struct de_file_id){
-			.dev = makedev(maj, min), .ino = x->exe_ino, .size = x->exe_size,
-			.mtime_ns = x->exe_mtime_sec * 1000000000 + x->exe_mtime_nsec,
-			.ctime_ns = x->exe_ctime_sec * 1000000000 + x->exe_ctime_nsec,
-		};
+		de_bpf_file_id(&x->exe, &p->exe_file);
 		have |= DE_PF_BIT(DE_PF_EXE_FILE);
 	}
 	int32_t status;

@@ -8,8 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "exe_id.h"
+#include "exehash.h"
 #include "log.h"
 
 __attribute__((format(printf, 2, 0)))
@@ -49,4 +52,16 @@ void de_bpf_release_elf(const void *p, size_t n)
 	uintptr_t b = ((uintptr_t)p + n) & ~(page - 1);
 	if (b > a)
 		(void)madvise((void *)a, b - a, MADV_DONTNEED); /* advice: failure changes nothing */
+}
+
+void de_bpf_file_id(const struct de_bpf_exe_id *x, struct de_file_id *id)
+{
+	unsigned maj = (unsigned)(x->dev >> 20), min = (unsigned)(x->dev & 0xfffff);
+	*id = (struct de_file_id){
+		.dev = makedev(maj, min),
+		.ino = x->ino,
+		.size = x->size,
+		.mtime_ns = (int64_t)((uint64_t)x->mtime_sec * 1000000000u + x->mtime_nsec),
+		.ctime_ns = (int64_t)((uint64_t)x->ctime_sec * 1000000000u + x->ctime_nsec),
+	};
 }

@@ -7,6 +7,9 @@
 
 #include <stddef.h>
 
+struct de_bpf_exe_id;
+struct de_file_id;
+
 /* Route libbpf's messages to stderr only when DE_BPF_DEBUG is set (the
  * verifier's log, for example); otherwise they are noise for a user, and
  * the failure is reported from the error code. */
@@ -24,5 +27,11 @@ void de_bpf_why(char *why, size_t len, const char *what, int err, const char *fe
  * would fault the same bytes back in. Only whole pages inside [p, p + n)
  * are released: ~170 KB of procmond's RSS for its two objects. */
 void de_bpf_release_elf(const void *p, size_t n);
+
+/* An executable's identity as a BPF program recorded it (src/bpf/exe_id.h)
+ * in the form stat() gives and the hash cache keys on (exehash.h): the
+ * device number re-encoded, the times in nanoseconds (computed unsigned,
+ * as de_file_id_from_stat() does, so a forged far-future time wraps). */
+void de_bpf_file_id(const struct de_bpf_exe_id *x, struct de_file_id *id);
 
 #endif

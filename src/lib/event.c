@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "event.h"
+#include "exehash.h"
 #include "macros.h"
 
 static const char *const type_names[DE_EV__COUNT] = {
@@ -54,4 +55,23 @@ const char *de_status_kind_name(enum de_status_kind k)
 uint64_t de_start_ticks(uint64_t start_boottime_ns)
 {
 	return start_boottime_ns / 10000000u;
+}
+
+void de_event_set_exe_file(struct de_event *ev, const struct de_file_id *id)
+{
+	ev->exe_dev = id->dev;
+	ev->exe_ino = id->ino;
+	ev->exe_size = id->size;
+	ev->exe_mtime_ns = id->mtime_ns;
+	ev->exe_ctime_ns = id->ctime_ns;
+	ev->have |= DE_EVF_EXE_ID | DE_EVF_EXE_STAT;
+}
+
+bool de_event_exe_file(const struct de_event *ev, struct de_file_id *id)
+{
+	if ((ev->have & (DE_EVF_EXE_ID | DE_EVF_EXE_STAT)) != (DE_EVF_EXE_ID | DE_EVF_EXE_STAT))
+		return false;
+	*id = (struct de_file_id){ .dev = ev->exe_dev, .ino = ev->exe_ino, .size = ev->exe_size,
+				   .mtime_ns = ev->exe_mtime_ns, .ctime_ns = ev->exe_ctime_ns };
+	return true;
 }

@@ -55,6 +55,8 @@ enum de_event_source {
 #define DE_EVF_HASH     0x0100  /* hashes */
 #define DE_EVF_PARENT   0x0200  /* ppid, parent_entity_id */
 #define DE_EVF_PROC     0x0400  /* proc: a full struct de_proc (snapshot, netlink enrichment) */
+#define DE_EVF_EXE_STAT 0x0800  /* exe_size, exe_mtime_ns, exe_ctime_ns (with DE_EVF_EXE_ID: the
+				 * executable's identity as the hash cache keys it, exehash.h) */
 
 /* Status events (DE_EV_STATUS): what happened to the source. */
 enum de_status_kind {
@@ -93,6 +95,8 @@ struct de_event {
 	const char *exe;
 	bool exe_deleted, exe_memfd;
 	uint64_t exe_dev, exe_ino;
+	uint64_t exe_size;        /* DE_EVF_EXE_STAT: as stat() gives them, times in ns */
+	int64_t exe_mtime_ns, exe_ctime_ns;
 
 	uint64_t cgroup_id;
 	const char *cgroup;        /* path, when known */
@@ -119,6 +123,13 @@ const char *de_event_source_name(enum de_event_source s); /* "ebpf", "netlink", 
 const char *de_status_kind_name(enum de_status_kind k);
 /* Parse "exec" etc.; returns the type or -EINVAL. */
 int de_event_type_parse(const char *s);
+
+/* The executable's identity (exehash.h) into ev: exe_dev, exe_ino and the
+ * DE_EVF_EXE_STAT fields, with both flags; and back out of it (false when
+ * the event does not carry all of it). */
+struct de_file_id;
+void de_event_set_exe_file(struct de_event *ev, const struct de_file_id *id);
+bool de_event_exe_file(const struct de_event *ev, struct de_file_id *id);
 
 /* Clock ticks since boot from the kernel's start_boottime (ns), the way
  * /proc/PID/stat computes field 22, so both give the same entity id. */
