@@ -495,6 +495,8 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 			}
 			t = t < 0 ? left : DE_MIN(t, left);
 		}
+		if (c->o.flush)
+			c->o.flush(c->o.sink_ud);
 		struct epoll_event evs[4];
 		int n = epoll_wait(epfd, evs, 4, t > INT32_MAX ? INT32_MAX : (int)t);
 		if (n < 0 && errno != EINTR) {
@@ -522,6 +524,8 @@ int de_collector_run(struct de_collector *c, int64_t duration_ms)
 	if (ret == 0)
 		ret = status(c, c->ops->kind, DE_ST_STOPPED, "%s", why_stop);
 out:
+	if (c->o.flush)
+		c->o.flush(c->o.sink_ud);
 	if (ret == -ECANCELED)
 		ret = 0;
 	if (sfd >= 0) {

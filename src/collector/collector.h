@@ -53,6 +53,10 @@ struct de_collector_opts {
 	const char *proc_root;          /* NULL: /proc */
 	de_event_sink_fn sink;
 	void *sink_ud;
+	/* Optional: called with sink_ud whenever the runner is about to wait,
+	 * i.e. once per batch of events it delivered; a sink that hands events
+	 * to another thread wakes it here, not per event (evqueue.h). */
+	void (*flush)(void *sink_ud);
 	bool no_snapshot;               /* skip the startup snapshot (tests) */
 	bool stop_on_signals;           /* block SIGINT/SIGTERM, stop when one arrives */
 	uint32_t netlink_rcvbuf_bytes;  /* 0: the source's default */

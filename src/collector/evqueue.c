@@ -95,21 +95,45 @@ static int put(struct de_evqueue *q, const struct de_event *ev)
 	return -ENOMEM;
 }
 
+/* With the lock held: whether to wake the loop now (once until it takes). */
+static bool wake_once(struct de_evqueue *q)
+{
+	bool wake = !q->notified;
+	q->notified = true;
+	return wake;
+}
+
+static void wake(struct de_evqueue *q)
+{
+	uint64_t one = 1;
+	/* A failure leaves the counter non-zero: the loop wakes anyway. */
+	(void)!write(q->efd, &one, sizeof(one));
+}
+
 int de_evqueue_sink(const struct de_event *ev, void *ud)
 {
 	struct de_evqueue *q = ud;
 	pthread_mutex_lock(&q->mu);
 	if (put(q, ev) < 0)
 		q->drops[(unsigned)ev->type < DE_EV__COUNT ? ev->type : 0]++;
-	bool wake = !q->notified;
-	q->notified = true;
+	bool now = q->tail && q->tail->n == DE_EVQ_CHUNK_EVENTS && wake_once(q);
 	pthread_mutex_unlock(&q->mu);
-	if (wake) {
-		uint64_t one = 1;
-		/* A failure leaves the counter non-zero: the loop wakes anyway. */
-		(void)!write(q->efd, &one, sizeof(one));
-	}
+	if (now)
+		wake(q);
 	return 0;
+}
+
+void de_evqueue_flush(void *ud)
+{
+	struct de_evqueue *q = ud;
+	pthread_mutex_lock(&q->mu);
+	bool pending = q->head != NULL;
+	for (int i = 0; i < DE_EV__COUNT && !pending; i++)
+		pending = q->drops[i] != 0;
+	bool now = pending && wake_once(q);
+	pthread_mutex_unlock(&q->mu);
+	if (now)
+		wake(q);
 }
 
 struct de_evq_chunk *de_evqueue_take(struct de_evqueue *q, uint64_t drops[DE_EV__COUNT])

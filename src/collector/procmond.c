@@ -742,6 +742,7 @@ int de_procmond_main(const struct de_procmond_opts *o)
 	/* 1. As root: the event source (BPF programs, netlink subscription). */
 	struct de_collector_opts co = { .cfg = o->cfg, .source = o->cfg->collector.source,
 					.sink = de_evqueue_sink, .sink_ud = &pm->q,
+					.flush = de_evqueue_flush,
 					.stop_on_signals = true, .table = true, .hash = true };
 	if ((r = de_collector_open(&co, &pm->col, why, sizeof(why))) < 0) {
 		log_error("procmond: %s", why);

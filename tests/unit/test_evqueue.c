@@ -1,6 +1,7 @@
 /* test_evqueue.c: the collector thread -> IPC loop hand-over: copies in
- * order across chunks, the eventfd signals a non-empty queue, the byte cap
- * refuses events and counts them by type, a take hands the counts over. */
+ * order across chunks, the eventfd signals a batch (at a flush or a full
+ * chunk, not per event), the byte cap refuses events and counts them by
+ * type, a take hands the counts over. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -32,7 +33,10 @@ static void test_order_and_signal(void **state)
 				       .argv_len = strlen(argv) + 1, .argc = 1 };
 		assert_int_equal(de_evqueue_sink(&ev, &q), 0);
 		memset(argv, 'z', sizeof(argv)); /* the queue must hold its own copy */
+		/* no wake per event: the first comes when a chunk fills */
+		assert_int_equal(readable(de_evqueue_fd(&q)), i + 1 >= DE_EVQ_CHUNK_EVENTS);
 	}
+	de_evqueue_flush(&q);
 	assert_true(readable(de_evqueue_fd(&q)));
 	uint64_t drops[DE_EV__COUNT] = { 0 };
 	struct de_evq_chunk *c = de_evqueue_take(&q, drops);
@@ -55,6 +59,20 @@ static void test_order_and_signal(void **state)
 	for (int i = 0; i < DE_EV__COUNT; i++)
 		assert_int_equal(drops[i], 0);
 	assert_null(de_evqueue_take(&q, drops));
+	/* a flush with nothing queued wakes nobody */
+	de_evqueue_flush(&q);
+	assert_false(readable(de_evqueue_fd(&q)));
+	/* a short batch: silent until the flush, then one wake */
+	struct de_event ev = { .type = DE_EV_EXIT, .pid = 7 };
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(de_evqueue_sink(&ev, &q), 0);
+	assert_false(readable(de_evqueue_fd(&q)));
+	de_evqueue_flush(&q);
+	assert_true(readable(de_evqueue_fd(&q)));
+	c = de_evqueue_take(&q, drops);
+	assert_non_null(c);
+	assert_int_equal(c->n, 3);
+	de_evqueue_chunk_free(c);
 	de_evqueue_free(&q);
 }
 
@@ -72,6 +90,8 @@ static void test_cap_counts_drops(void **state)
 				       .filename = big };
 		assert_int_equal(de_evqueue_sink(&ev, &q), 0);
 	}
+	de_evqueue_flush(&q);
+	assert_true(readable(de_evqueue_fd(&q)));
 	uint64_t drops[DE_EV__COUNT] = { 0 };
 	struct de_evq_chunk *c = de_evqueue_take(&q, drops);
 	size_t kept = 0;
