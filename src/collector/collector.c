@@ -106,6 +106,7 @@ static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ord
 	 * device than the kernel's superblock) takes the path below. */
 	if (de_event_exe_file(ev, &kid) && de_enrich_lookup(c->en, &kid, &h) == 0) {
 		attach_hashes(c, ev, ordinal, &kid, &h);
+		c->st.hash_by_id++;
 		return;
 	}
 	struct de_enrich_req req = { .pid = ev->pid, .image = ordinal };

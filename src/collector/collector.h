@@ -92,6 +92,8 @@ struct de_collector_stats {
 	uint64_t hash_cached, hash_deferred, hash_skipped; /* hash answers on the event path */
 	uint64_t hash_results;    /* worker results attached to the table */
 	uint64_t hash_inline;     /* ... of hash_cached: small new binaries hashed on the event path */
+	uint64_t hash_by_id;      /* ... of hash_cached: found by the identity the event carried
+				   * (DE_EVF_EXE_STAT), without a stat() */
 };
 void de_collector_stats(const struct de_collector *c, struct de_collector_stats *st);
 /* Ask a running de_collector_run() for a resync snapshot (DE_EV_SNAPSHOT

@@ -59,6 +59,7 @@ int de_test_sink_event(const struct de_event *ev, void *ud)
 		r->filename = strdup(ev->filename);
 	r->exe_dev = ev->exe_dev;
 	r->exe_ino = ev->exe_ino;
+	r->have_exe_file = de_event_exe_file(ev, &r->exe_file);
 	r->exit_code = ev->exit_code;
 	r->exit_signal = ev->exit_signal;
 	r->status = ev->status;

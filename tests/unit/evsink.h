@@ -27,6 +27,8 @@ struct rec {
 	bool argv_truncated;
 	char *filename;
 	uint64_t exe_dev, exe_ino;
+	bool have_exe_file;          /* DE_EVF_EXE_ID and DE_EVF_EXE_STAT */
+	struct de_file_id exe_file;
 	int32_t exit_code, exit_signal;
 	enum de_status_kind status;
 	uint64_t drops[DE_EV__COUNT];

@@ -200,6 +200,21 @@ static pid_t spawn_argv(const char *path, const char *const argv[])
 	return pid;
 }
 
+/* The executable's identity the kernel recorded is what stat() says of
+ * the file: the hash cache finds a binary by it without a stat. */
+static void assert_exe_file(const struct rec *x, const struct stat *sb)
+{
+	struct de_file_id want;
+	de_file_id_from_stat(sb, &want);
+	assert_true(x->have_exe_file);
+	assert_int_equal(x->exe_file.dev, want.dev);
+	assert_int_equal(x->exe_file.ino, want.ino);
+	assert_int_equal(x->exe_file.size, want.size);
+	assert_int_equal(x->exe_file.mtime_ns, want.mtime_ns);
+	assert_int_equal(x->exe_file.ctime_ns, want.ctime_ns);
+	assert_true(de_file_id_equal(&x->exe_file, &want));
+}
+
 static bool argv_is(const struct rec *r, const char *const want[])
 {
 	size_t off = 0;
@@ -276,6 +291,7 @@ static void test_exec_flood(void **state)
 			assert_true(x->have & DE_EVF_EXE_ID);
 			assert_int_equal(x->exe_ino, true_sb.st_ino);
 			assert_int_equal(x->exe_dev, true_sb.st_dev);
+			assert_exe_file(x, &true_sb);
 		} else {
 			const char *want[] = { "/bin/sh", "-c", i < N_EXEC + 3 ? "exit 3" : "kill -KILL $$",
 					       a1[i], a2[i], NULL };
@@ -533,6 +549,7 @@ static void check_fexec(struct fixture *f, int fd, const char *arg)
 	assert_true(x->have & DE_EVF_EXE_ID);
 	assert_int_equal(x->exe_ino, sb.st_ino);
 	assert_int_equal(x->exe_dev, sb.st_dev);
+	assert_exe_file(x, &sb);
 	char fdpath[32];
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fd);
 	assert_string_equal(x->filename, fdpath);
