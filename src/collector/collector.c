@@ -71,9 +71,6 @@ bool de_collector_has(enum de_event_source kind)
 	return find_ops(kind) != NULL;
 }
 
-/* Hashes for an exec or snapshot event: from the table when its image
- * already has them, else from the worker's map at once, else queued (the
- * event says so in hash_note). Never waits for a hash. */
 /* Hashes found for the event's image: onto the event and into the table. */
 static void attach_hashes(struct de_collector *c, struct de_event *ev, uint32_t ordinal,
 			  const struct de_file_id *id, const struct de_hashes *h)
@@ -85,6 +82,9 @@ static void attach_hashes(struct de_collector *c, struct de_event *ev, uint32_t 
 		de_pt_set_hashes(c->pt, ev->entity_id, ordinal, id->dev, id->ino, 0, h);
 }
 
+/* Hashes for an exec or snapshot event: from the table when its image
+ * already has them, else from the worker's map at once, else queued (the
+ * event says so in hash_note). Never waits for a hash. */
 static void hash_event(struct de_collector *c, struct de_event *ev, uint32_t ordinal,
 		       const struct de_pt_image *im)
 {
