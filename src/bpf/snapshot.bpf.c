@@ -29,19 +29,51 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* enum bpf_map_type (uapi, stable): vmlinux_min.h has no uapi enums */
 #define BPF_MAP_TYPE_LRU_HASH 9
 
-/* Parallel snapshots: a reader thread that registered its thread id here
- * with (parts << 32 | part) gets only the processes (and their threads)
- * whose tgid % parts == part; the reader's other threads read the other
- * parts at the same time. A reader not in the map gets every process.
- * LRU: the program stays pinned across processes, and a reader killed
- * mid-read leaves its entry behind; the oldest such entries make room
- * instead of a full map refusing every later reader. */
+/* Parallel snapshots. Every reader walks all tasks in increasing pid
+ * order; the pids are cut into chunks (DE_SPLIT_SHIFT), and a task is
+ * written by the reader that claimed its chunk. A reader claims the chunk
+ * of the task it has reached when no reader has claimed that chunk or a
+ * later one yet (one counter per snapshot: the next unclaimed chunk,
+ * moved forward by compare-and-swap). So chunks go to whichever reader
+ * gets there first: a reader on a busier or slower CPU simply claims
+ * fewer, instead of holding up the snapshot with a fixed half. Every task
+ * that lives through the read is written once: the reader that first
+ * reached its chunk claimed it (a chunk passed over empty can only hold
+ * processes created since, which the event stream reports anyway).
+ *
+ * Keys are reader thread ids (value: the counter's key and the chunk held)
+ * and, from DE_SPLIT_COUNTER up, one counter per snapshot (a random key,
+ * so snapshots of several processes sharing a pinned program do not mix).
+ * A reader not in the map gets every task. LRU: the program stays pinned
+ * across processes, and a reader killed mid-read leaves entries behind;
+ * the oldest make room instead of a full map refusing later readers. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 1024);
 	__type(key, __u32);
-	__type(value, __u64);
+	__type(value, struct de_split_val);
 } de_split SEC(".maps");
+
+/* Whether the registered reader r writes the task with this pid. */
+static __always_inline int split_mine(struct de_split_val *r, __u64 *next, __u32 pid)
+{
+	__u64 k = pid >> DE_SPLIT_SHIFT;
+	if (r->b == k)
+		return 1;
+	for (int i = 0; i < 16; i++) {
+		__u64 n = *(volatile __u64 *)next;
+		if (n > k)
+			return 0; /* claimed, by another reader */
+		if (__sync_val_compare_and_swap(next, n, k + 1) == n) {
+			r->b = k;
+			return 1;
+		}
+	}
+	/* Another reader claimed a chunk between each read and swap, 16 times
+	 * over: write it (user space drops a process written twice) rather
+	 * than risk nobody writing it. */
+	return 1;
+}
 
 /* Most argv bytes per process; set by user space before loading. */
 const volatile __u32 argv_cap = DE_SNAP_ARGV_MAX;
@@ -693,10 +725,11 @@ int de_snapshot(struct bpf_iter__task *ctx)
 	if (!t)
 		return 0;
 	__u32 reader = (__u32)bpf_get_current_pid_tgid();
-	__u64 *split = bpf_map_lookup_elem(&de_split, &reader);
+	struct de_split_val *split = bpf_map_lookup_elem(&de_split, &reader);
 	if (split) {
-		__u32 parts = (__u32)(*split >> 32), part = (__u32)*split;
-		if (parts > 1 && (__u32)t->tgid % parts != part)
+		__u32 ck = (__u32)split->a;
+		struct de_split_val *cnt = ck >= DE_SPLIT_COUNTER ? bpf_map_lookup_elem(&de_split, &ck) : 0;
+		if (cnt && !split_mine(split, &cnt->a, (__u32)t->pid))
 			return 0;
 	}
 	if (t->pid != t->tgid) {

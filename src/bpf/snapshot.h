@@ -38,6 +38,17 @@
 enum de_snap_kind { DE_SNAP_PROC = 1, DE_SNAP_THREAD = 2, DE_SNAP_NAME = 3, DE_SNAP_FIELD = 4 };
 
 #define DE_SNAP_TASK_MAX 32256   /* the 32 KiB seq buffer less a margin */
+
+/* Parallel reads (de_split in snapshot.bpf.c): the tasks are cut into
+ * chunks of 2^DE_SPLIT_SHIFT consecutive pids, which the readers claim as
+ * they reach them. */
+#define DE_SPLIT_SHIFT 6
+#define DE_SPLIT_NONE 0xffffffffu
+#define DE_SPLIT_COUNTER 0x80000000u /* de_split keys from here on are counters, not tids */
+struct de_split_val {
+	__u64 a; /* a reader: its snapshot's counter key; a counter: the next unclaimed chunk */
+	__u64 b; /* a reader: the chunk it holds (DE_SPLIT_NONE: none yet) */
+};
 #define DE_SNAP_PATH_MAX 4000    /* path bytes walked; longer: from /proc */
 #define DE_SNAP_PATH_STEPS 512   /* dentries + mount crossings per path */
 #define DE_SNAP_FD_WORDS 2048    /* open_fds words popcounted (131072 fds) */

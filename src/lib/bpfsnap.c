@@ -23,6 +23,7 @@
 #include <linux/magic.h>
 #include <pthread.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <time.h>
@@ -256,13 +257,21 @@ static int index_records(struct de_bpfsnap *s)
 	if (pos != s->len)
 		goto out;
 	ret = 0;
-	/* the iterator walks pids in increasing order; make sure of it */
+	/* one reader walks pids in increasing order; parallel readers' parts
+	 * are appended one after the other */
 	for (size_t i = 1; i < s->n; i++) {
 		if (s->procs[i - 1].r->ids.tgid >= s->procs[i].r->ids.tgid) {
 			qsort(s->procs, s->n, sizeof(*s->procs), cmp_proc);
 			break;
 		}
 	}
+	/* a process two parallel readers both wrote (snapshot.bpf.c allows
+	 * it rather than risk a miss): keep one */
+	size_t kept = 0;
+	for (size_t i = 0; i < s->n; i++)
+		if (!kept || s->procs[kept - 1].r->ids.tgid != s->procs[i].r->ids.tgid)
+			s->procs[kept++] = s->procs[i];
+	s->n = kept;
 out:
 	free(nm.pos);
 	return ret;
@@ -578,10 +587,11 @@ uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr) { return pr->
 bool de_bpfsnap_prog_reused(const struct de_bpfsnap_prog *pr) { return pr->reused; }
 
 /* One part of a parallel read (de_split in the program): this thread
- * registers itself for part `idx` of `parts`, reads, unregisters. */
+ * registers itself as a reader of the snapshot whose chunk counter is
+ * `counter` (0: the only reader), reads, unregisters. */
 struct part {
 	const struct de_bpfsnap_prog *pr;
-	uint32_t idx, parts;
+	uint32_t counter;
 	char *buf;
 	size_t len;
 	int ret;
@@ -592,13 +602,13 @@ static void *read_part(void *arg)
 {
 	struct part *p = arg;
 	uint32_t tid = (uint32_t)gettid();
-	uint64_t v = (uint64_t)p->parts << 32 | p->idx;
-	/* registered even as the only reader: an entry a killed reader left
-	 * behind is then overwritten, never applied to a later thread that
-	 * got its id */
+	struct de_split_val v = { .a = p->counter, .b = DE_SPLIT_NONE };
+	/* registered even as the only reader (no counter: every task): an
+	 * entry a killed reader left behind is then overwritten, never applied
+	 * to a later thread that got its id */
 	bool reg = p->pr->split_fd >= 0 &&
 		   bpf_map_update_elem(p->pr->split_fd, &tid, &v, BPF_ANY) == 0;
-	if (p->parts > 1 && !reg) {
+	if (p->counter && !reg) {
 		p->ret = de_neg_errno();
 		p->what = "registering a parallel reader";
 		return NULL;
@@ -634,13 +644,6 @@ static void append_release(struct de_bpfsnap *s, char *src, size_t n)
 	}
 }
 
-static int cmp_tgid(const void *a, const void *b)
-{
-	int32_t x = ((const struct proc_ix *)a)->r->ids.tgid;
-	int32_t y = ((const struct proc_ix *)b)->r->ids.tgid;
-	return (x > y) - (x < y);
-}
-
 #define PARTS_MAX 4
 
 int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
@@ -655,15 +658,28 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
 	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
 	/* One reader per CPU (at most PARTS_MAX): the program's work per
-	 * task, not the copy, is the cost of a snapshot. */
+	 * task, not the copy, is the cost of a snapshot. They share a chunk
+	 * counter under a random key (snapshot.bpf.c, de_split). */
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	uint32_t parts = pr->split_fd >= 0 && ncpu > 1 ? (uint32_t)DE_MIN(ncpu, PARTS_MAX) : 1;
+	uint32_t counter = 0;
+	if (parts > 1) {
+		uint32_t rnd;
+		if (getrandom(&rnd, sizeof(rnd), GRND_NONBLOCK) != (ssize_t)sizeof(rnd))
+			rnd = (uint32_t)now_ns() ^ (uint32_t)gettid() << 12;
+		counter = DE_SPLIT_COUNTER | rnd;
+		struct de_split_val c = { .a = 0 };
+		if (bpf_map_update_elem(pr->split_fd, &counter, &c, BPF_ANY) < 0)
+			parts = 1, counter = 0; /* one reader, every task */
+	}
 	struct part p[PARTS_MAX];
 	pthread_t th[PARTS_MAX];
 	bool started[PARTS_MAX] = { false };
 	uint64_t t1 = now_ns();
 	for (uint32_t i = 0; i < parts; i++) {
-		p[i] = (struct part){ .pr = pr, .idx = i, .parts = parts };
+		/* a reader that cannot start runs after the others, in turn, and
+		 * finds every chunk claimed */
+		p[i] = (struct part){ .pr = pr, .counter = counter };
 		if (i > 0)
 			started[i] = pthread_create(&th[i], NULL, read_part, &p[i]) == 0;
 	}
@@ -675,6 +691,8 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 			read_part(&p[i]); /* no thread: in turn */
 	}
 	s->read_ns = now_ns() - t1;
+	if (counter)
+		bpf_map_delete_elem(pr->split_fd, &counter);
 	size_t total = 0;
 	for (uint32_t i = 0; i < parts; i++) {
 		if (p[i].ret < 0 && ret == 0) {
@@ -710,8 +728,6 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 	if (pr->shared && !pr->reused && !pr->pin_tried)
 		pin_now(pr);
 	ret = index_records(s);
-	if (ret == 0 && parts > 1) /* each part is in pid order, not the whole */
-		qsort(s->procs, s->n, sizeof(*s->procs), cmp_tgid);
 	if (ret == 0)
 		ret = sum_threads(s);
 	if (ret < 0)

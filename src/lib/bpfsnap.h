@@ -72,8 +72,9 @@ int de_bpfsnap_open(uint32_t argv_max_bytes, unsigned flags, struct de_bpfsnap_p
 bool de_bpfsnap_prog_reused(const struct de_bpfsnap_prog *pr);
 /* One snapshot of every process with a loaded program, read by one
  * thread per CPU (at most 4) at once: each registers its thread id in the
- * program's de_split map and gets the processes whose tgid falls in its
- * part; the parts are merged in pid order. */
+ * program's de_split map, and the readers claim chunks of 64 pids as they
+ * reach them (a reader on a busier CPU takes fewer); the parts are merged
+ * in pid order. */
 int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why,
 		    size_t why_len);
 void de_bpfsnap_close(struct de_bpfsnap_prog *pr);

@@ -26,6 +26,7 @@
 #include <bpf/bpf.h>
 
 #include "bpfsnap.h"
+#include "snapshot.h"
 #include "macros.h"
 #include "proc.h"
 
@@ -766,6 +767,70 @@ static void test_prog_reused(void **state)
 	de_bpfsnap_close(pr);
 }
 
+/* Parallel readers claim chunks of 64 pids as they reach them: 600 idle
+ * children (many chunks, some shared with other processes) are each in
+ * every snapshot exactly once, whichever reader got their chunk. */
+enum { PAR_KIDS = 600 };
+static pid_t par_kid[PAR_KIDS];
+
+static int start_par_kids(void **state)
+{
+	(void)state;
+	for (int i = 0; i < PAR_KIDS; i++) {
+		par_kid[i] = fork();
+		if (par_kid[i] < 0)
+			return -1;
+		if (par_kid[i] == 0) {
+			pause();
+			_exit(0);
+		}
+	}
+	return 0;
+}
+
+/* Teardown, run even when the test failed: no child outlives it. */
+static int stop_par_kids(void **state)
+{
+	(void)state;
+	for (int i = 0; i < PAR_KIDS; i++)
+		if (par_kid[i] > 0)
+			kill(par_kid[i], SIGKILL);
+	for (int i = 0; i < PAR_KIDS; i++)
+		if (par_kid[i] > 0)
+			waitpid(par_kid[i], NULL, 0);
+	memset(par_kid, 0, sizeof(par_kid));
+	return 0;
+}
+
+static void test_parallel_complete(void **state)
+{
+	(void)state;
+	char why[256];
+	struct de_bpfsnap_prog *pr = NULL;
+	if (de_bpfsnap_open(4096, 0, &pr, why, sizeof(why)) < 0) {
+		if (!de_bpfsnap_built() || geteuid() != 0) {
+			print_message("# SKIP BPF snapshot unavailable: %s\n", why);
+			skip();
+		}
+		fail_msg("loading as root: %s", why);
+	}
+	for (int round = 0; round < 5; round++) {
+		struct de_bpfsnap *s = NULL;
+		assert_int_equal(de_bpfsnap_read(pr, &s, why, sizeof(why)), 0);
+		for (size_t j = 1; j < de_bpfsnap_count(s); j++)
+			assert_true(de_bpfsnap_pid(s, j - 1) < de_bpfsnap_pid(s, j));
+		int found = 0;
+		for (int i = 0; i < PAR_KIDS; i++)
+			found += find(s, par_kid[i]) >= 0;
+		if (found != PAR_KIDS)
+			de_bpfsnap_free(s);
+		assert_int_equal(found, PAR_KIDS);
+		assert_true(find(s, getpid()) >= 0);
+		de_bpfsnap_free(s);
+	}
+	de_bpfsnap_close(pr);
+}
+
 /* Remove this build's pins of argv cap `cap` (the test's own). */
 static void unpin(uint32_t cap)
 {
@@ -798,7 +863,7 @@ static int fill_split_maps(bool fill)
 		if (bpf_obj_get_info_by_fd(fd, &mi, &len) == 0 && strcmp(mi.name, "de_split") == 0)
 			for (uint32_t k = 0; k < mi.max_entries; k++) {
 				uint32_t tid = 0xf0000000u + k;
-				uint64_t v = 2ull << 32 | 1;
+				struct de_split_val v = { .a = 0xf0000000u, .b = 1 };
 				if (!fill)
 					bpf_map_delete_elem(fd, &tid);
 				else if (bpf_map_update_elem(fd, &tid, &v, BPF_ANY) == 0)
@@ -876,6 +941,7 @@ int main(void)
 		cmocka_unit_test(test_big_argv_truncated),
 		cmocka_unit_test_setup_teardown(test_walks_agree_with_proc, setup_kids, stop_kids),
 		cmocka_unit_test(test_prog_reused),
+		cmocka_unit_test_setup_teardown(test_parallel_complete, start_par_kids, stop_par_kids),
 		cmocka_unit_test_setup_teardown(test_shared_prog, setup_kids, stop_kids),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
