@@ -160,6 +160,17 @@ static int mem_append(struct pm *pm, const void *data, size_t len, uint64_t last
 	return 0;
 }
 
+static void report_drops(struct pm *pm);
+
+/* Events dropped and not yet reported. */
+static uint64_t unreported_drops(const struct pm *pm)
+{
+	uint64_t total = 0;
+	for (int i = 0; i < DE_EV__COUNT; i++)
+		total += pm->report[i];
+	return total;
+}
+
 /* Queue what can go to the agent: memory frames, then frames read back
  * from the spill as memory frees up. */
 static void pump(struct pm *pm)
@@ -195,8 +206,13 @@ static void pump(struct pm *pm)
 		return;
 	}
 	if (pm->need_resync && !pm->sp_n) {
-		pm->need_resync = false;
-		de_collector_request_resync(pm->col);
+		/* The drop report goes out first: the resync's snapshot must not
+		 * reach the agent ahead of the report that announces it. */
+		report_drops(pm);
+		if (!unreported_drops(pm)) {
+			pm->need_resync = false;
+			de_collector_request_resync(pm->col);
+		}
 	}
 	conn_events(pm);
 }
@@ -256,9 +272,7 @@ static bool send_events(struct pm *pm, struct de_event *ev, size_t n, uint64_t s
 /* A DE_ST_DROPS report for what was dropped since the last one. */
 static void report_drops(struct pm *pm)
 {
-	uint64_t total = 0;
-	for (int i = 0; i < DE_EV__COUNT; i++)
-		total += pm->report[i];
+	uint64_t total = unreported_drops(pm);
 	if (!total)
 		return;
 	char detail[256];
