@@ -737,19 +737,36 @@ static void test_walks_agree_with_proc(void **state)
 	de_bpfsnap_free(s);
 }
 
-/* A loaded program takes many snapshots (the collector's use). */
-static void test_prog_reused(void **state)
+/* Load the program (argv cap, DE_BPFSNAP_* flags), or skip the test where
+ * BPF cannot be had (no BPF in the build, not root); as root, failing to
+ * load is a failure. */
+static struct de_bpfsnap_prog *open_or_skip(uint32_t cap, unsigned flags)
 {
-	(void)state;
 	char why[256];
 	struct de_bpfsnap_prog *pr = NULL;
-	if (de_bpfsnap_open(4096, 0, &pr, why, sizeof(why)) < 0) {
+	if (de_bpfsnap_open(cap, flags, &pr, why, sizeof(why)) < 0) {
 		if (!de_bpfsnap_built() || geteuid() != 0) {
 			print_message("# SKIP BPF snapshot unavailable: %s\n", why);
 			skip();
 		}
 		fail_msg("loading as root: %s", why);
 	}
+	return pr;
+}
+
+/* Every process once, in pid order (the parallel readers' parts merged). */
+static void assert_pid_order(const struct de_bpfsnap *s)
+{
+	for (size_t j = 1; j < de_bpfsnap_count(s); j++)
+		assert_true(de_bpfsnap_pid(s, j - 1) < de_bpfsnap_pid(s, j));
+}
+
+/* A loaded program takes many snapshots (the collector's use). */
+static void test_prog_reused(void **state)
+{
+	(void)state;
+	char why[256];
+	struct de_bpfsnap_prog *pr = open_or_skip(4096, 0);
 	for (int i = 0; i < 3; i++) {
 		struct de_bpfsnap *s = NULL;
 		assert_int_equal(de_bpfsnap_read(pr, &s, why, sizeof(why)), 0);
@@ -758,8 +775,7 @@ static void test_prog_reused(void **state)
 		/* one reader per CPU, each a part of the processes: merged, every
 		 * process once and in pid order, and none missing (pid 2,
 		 * kthreadd, is in every snapshot whatever the part split) */
-		for (size_t j = 1; j < de_bpfsnap_count(s); j++)
-			assert_true(de_bpfsnap_pid(s, j - 1) < de_bpfsnap_pid(s, j));
+		assert_pid_order(s);
 		assert_true(find(s, 2) >= 0);
 		assert_true(find(s, getppid()) >= 0);
 		de_bpfsnap_free(s);
@@ -806,19 +822,11 @@ static void test_parallel_complete(void **state)
 {
 	(void)state;
 	char why[256];
-	struct de_bpfsnap_prog *pr = NULL;
-	if (de_bpfsnap_open(4096, 0, &pr, why, sizeof(why)) < 0) {
-		if (!de_bpfsnap_built() || geteuid() != 0) {
-			print_message("# SKIP BPF snapshot unavailable: %s\n", why);
-			skip();
-		}
-		fail_msg("loading as root: %s", why);
-	}
+	struct de_bpfsnap_prog *pr = open_or_skip(4096, 0);
 	for (int round = 0; round < 5; round++) {
 		struct de_bpfsnap *s = NULL;
 		assert_int_equal(de_bpfsnap_read(pr, &s, why, sizeof(why)), 0);
-		for (size_t j = 1; j < de_bpfsnap_count(s); j++)
-			assert_true(de_bpfsnap_pid(s, j - 1) < de_bpfsnap_pid(s, j));
+		assert_pid_order(s);
 		int found = 0;
 		for (int i = 0; i < PAR_KIDS; i++)
 			found += find(s, par_kid[i]) >= 0;
@@ -885,13 +893,7 @@ static void test_shared_prog(void **state)
 	char why[256];
 	struct de_bpfsnap_prog *p1 = NULL, *p2 = NULL;
 	unpin(cap);
-	if (de_bpfsnap_open(cap, DE_BPFSNAP_SHARED, &p1, why, sizeof(why)) < 0) {
-		if (!de_bpfsnap_built() || geteuid() != 0) {
-			print_message("# SKIP BPF snapshot unavailable: %s\n", why);
-			skip();
-		}
-		fail_msg("loading as root: %s", why);
-	}
+	p1 = open_or_skip(cap, DE_BPFSNAP_SHARED);
 	assert_false(de_bpfsnap_prog_reused(p1));
 	struct de_bpfsnap *s = NULL;
 	assert_int_equal(de_bpfsnap_read(p1, &s, why, sizeof(why)), 0);
