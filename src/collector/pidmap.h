@@ -26,6 +26,7 @@ struct de_pidmap_ent {
 	uint64_t image;        /* fingerprint of exe, argv and comm (proc source) */
 	uint32_t uid;          /* real uid, UINT32_MAX when unknown */
 	uint32_t mark;         /* the scan that last saw it (proc source) */
+	uint8_t held;          /* proc source: its exec is held back one scan */
 	char comm[DE_COMM_MAX];
 };
 

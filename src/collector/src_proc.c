@@ -11,7 +11,16 @@
  *     (detail "image changed, ..."); a process that rewrites its own argv
  *     (setproctitle) is reported the same way;
  *   - a process gone since the last scan -> DE_EV_EXIT without an exit
- *     status (DE_EVF_EXIT is not in `have`: /proc cannot know it).
+ *     status (DE_EVF_EXIT is not in `have`: /proc cannot know it); a
+ *     known process seen dying (zombie, or its memory already released,
+ *     which empties its command line and exe) is not an image change.
+ * A scan can catch a process inside execve(): the kernel has switched it
+ * to the new image (exe and comm) but not yet written its arguments, so
+ * its command line reads empty. Reporting that would report one exec
+ * twice (empty argv now, the real one at the next scan), so a new or
+ * changed image with an empty command line is held back one scan, then
+ * reported as it is then: a process that really runs without arguments
+ * is reported one poll interval late, never dropped.
  * time_ns of these events is when the scan saw them, not when they
  * happened. Processes that start and end between two scans are never
  * seen, which is why the source reports DE_ST_DEGRADED, with the reason,
@@ -113,6 +122,27 @@ static int deliver_exit(struct de_source *s, const struct de_pidmap_ent *e)
 	return s->o.sink(ev, s->o.sink_ud);
 }
 
+static const char WHY_NEW[] = "new process, seen by /proc polling";
+static const char WHY_CHANGED[] = "image changed (exe, argv or comm), seen by /proc polling";
+
+enum { HELD_NO, HELD_NEW, HELD_CHANGED };
+
+/* A process on its way out: a zombie, one that exited while being read, or
+ * one whose memory is already released (no command line, no exe). Its
+ * image did not change; its exit is reported once it is gone. */
+static bool dying(const struct de_proc *p)
+{
+	return p->partial || p->state == 'Z' || p->state == 'X' ||
+	       (p->argv_len == 0 && p->err[DE_PF_EXE] != 0);
+}
+
+/* A live process whose command line reads empty: maybe one caught inside
+ * execve() (see the header comment). */
+static bool maybe_mid_exec(const struct de_proc *p)
+{
+	return p->argv_len == 0 && p->err[DE_PF_CMDLINE] == 0 && !dying(p);
+}
+
 /* One process of a scan: compare with what the map knows. */
 static int on_proc(const struct de_proc *p, void *ud)
 {
@@ -130,10 +160,15 @@ static int on_proc(const struct de_proc *p, void *ud)
 		}
 		e = NULL;
 	}
-	if (!e)
-		why = "new process, seen by /proc polling";
-	else if (e->image != img)
-		why = "image changed (exe, argv or comm), seen by /proc polling";
+	if (e && dying(p)) {
+		e->mark = s->gen;
+		return 0;
+	}
+	int held = e ? e->held : HELD_NO;
+	if (!e || held == HELD_NEW)
+		why = WHY_NEW;
+	else if (e->image != img || held == HELD_CHANGED)
+		why = WHY_CHANGED;
 	if (!e) {
 		e = de_pidmap_put(&s->map, p->pid);
 		if (!e)
@@ -144,9 +179,14 @@ static int on_proc(const struct de_proc *p, void *ud)
 	e->image = img;
 	e->mark = s->gen;
 	e->uid = p->err[DE_PF_STATUS] == 0 ? p->uid[DE_ID_REAL] : UINT32_MAX;
+	e->held = HELD_NO;
 	memcpy(e->comm, p->comm, sizeof(e->comm));
 	if (!s->emit && s->snap_type != DE_EV_SNAPSHOT)
 		return 0;
+	if (why && s->snap_type != DE_EV_SNAPSHOT && held == HELD_NO && maybe_mid_exec(p)) {
+		e->held = why == WHY_NEW ? HELD_NEW : HELD_CHANGED; /* look again next scan */
+		return 0;
+	}
 	if (s->snap_type == DE_EV_SNAPSHOT)
 		why = NULL;
 	else if (!why)
