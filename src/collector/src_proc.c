@@ -150,7 +150,6 @@ static int on_proc(const struct de_proc *p, void *ud)
 	if (p->kthread)
 		return 0; /* kernel threads do not exec */
 	struct de_pidmap_ent *e = de_pidmap_get(&s->map, p->pid);
-	uint64_t img = image_of(s, p);
 	const char *why = NULL;
 	if (e && e->start_ticks != p->start_ticks) {
 		if (s->emit) { /* the pid was reused: the old process ended */
@@ -160,10 +159,11 @@ static int on_proc(const struct de_proc *p, void *ud)
 		}
 		e = NULL;
 	}
-	if (e && dying(p)) {
-		e->mark = s->gen;
+	if (e && s->snap_type != DE_EV_SNAPSHOT && dying(p)) {
+		e->mark = s->gen; /* still there; a snapshot still reports it */
 		return 0;
 	}
+	uint64_t img = image_of(s, p);
 	int held = e ? e->held : HELD_NO;
 	if (!e || held == HELD_NEW)
 		why = WHY_NEW;

@@ -258,6 +258,10 @@ static void test_mid_exec(void **state)
 	assert_int_equal(evlog_count(&f->log, DE_EV_EXEC, 4242), 2);
 	assert_int_equal(evlog_count(&f->log, DE_EV_EXEC, 4243), 1);
 	assert_int_equal(evlog_count(&f->log, DE_EV_EXIT, 4242), 0);
+	/* A snapshot (a resync) still reports the dying (and zombie 4244). */
+	assert_int_equal(de_source_proc.snapshot(f->src), 3);
+	assert_int_equal(evlog_count(&f->log, DE_EV_SNAPSHOT, 4242), 1);
+	assert_int_equal(evlog_count(&f->log, DE_EV_SNAPSHOT, 4243), 1);
 	char cmd[192];
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s/4242' '%s/4243'", f->root, f->root);
 	assert_int_equal(system(cmd), 0);
