@@ -354,6 +354,7 @@ struct walk_core {
 struct walk {
 	struct seq_file *seq;
 	struct walk_core c;
+	__u32 tgid; /* the task's */
 };
 
 struct name_rec {
@@ -527,10 +528,44 @@ static __noinline void write_dname(struct walk *w, __u64 name)
 	}
 }
 
+/* When this reader's last completed walk of field started from the same
+ * objects, in another task (the same task again is the kernel showing it
+ * anew after discarding its output), write a DE_SNAP_P_SAME field record
+ * instead of the walk (snapshot.h). Returns whether it did. */
+static __always_inline int write_same(struct walk *w, const struct de_split_val *sp, __u8 field,
+				       __u64 d, __u64 m, __u32 value)
+{
+	if (!sp || field >= DE_SNAP_PATHS || sp->last_d[field] != d || sp->last_m[field] != m ||
+	    sp->last_tgid[field] == w->tgid)
+		return 0;
+	struct de_snap_same r = {
+		.f = { .kind = DE_SNAP_FIELD, .field = field, .flags = DE_SNAP_P_SAME,
+		       .size = sizeof(r), .value = value },
+		.tgid = (__s32)sp->last_tgid[field],
+	};
+	bpf_seq_write(w->seq, &r, sizeof(r));
+	return 1;
+}
+
+/* The field record that ends a walk; a completed walk is remembered for
+ * DE_SNAP_P_SAME. */
+static __always_inline void end_walk(struct walk *w, struct de_split_val *sp, __u8 field, __u64 d,
+				     __u64 m, __u32 value)
+{
+	__s32 status = w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status;
+	put_field(w->seq, field, w->c.flags, status, value);
+	if (sp && status == 0 && field < DE_SNAP_PATHS) {
+		sp->last_d[field] = d;
+		sp->last_m[field] = m;
+		sp->last_tgid[field] = w->tgid;
+	}
+}
+
 /* The string d_path() makes of a path, for a reader whose root is stop_*:
  * names leaf first, then the field record. */
-static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmount *mnt,
-				       struct dentry *d, __u32 value, __u64 simple_dname)
+static __always_inline void write_path(struct walk *w, struct de_split_val *sp, __u8 field,
+				       struct vfsmount *mnt, struct dentry *d, __u32 value,
+				       __u64 simple_dname)
 {
 	w->c.field = field;
 	w->c.flags = 0;
@@ -540,6 +575,8 @@ static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmou
 		put_field(w->seq, field, 0, -DE_ENOENT, value);
 		return;
 	}
+	if (write_same(w, sp, field, (__u64)d, (__u64)mnt, value))
+		return;
 	__u64 mnt_root = (__u64)BPF_CORE_READ(mnt, mnt_root);
 	__u64 parent = (__u64)BPF_CORE_READ(d, d_parent);
 	bool is_root = parent == (__u64)d;
@@ -549,8 +586,7 @@ static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmou
 		/* a synthetic name; only simple_dname() is known here */
 		if (dname == simple_dname)
 			write_dname(w, (__u64)BPF_CORE_READ(d, d_name.name));
-		put_field(w->seq, field, w->c.flags, w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status,
-			  value);
+		end_walk(w, sp, field, (__u64)d, (__u64)mnt, value);
 		return;
 	}
 	if (!is_root && !BPF_CORE_READ(d, d_hash.pprev)) /* d_unlinked() */
@@ -559,11 +595,11 @@ static __always_inline void write_path(struct walk *w, __u8 field, struct vfsmou
 	w->c.m = mount_of(mnt);
 	w->c.m_root = mnt_root;
 	bpf_loop(DE_SNAP_PATH_STEPS, path_cb, w, 0);
-	put_field(w->seq, field, w->c.flags, w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status, value);
+	end_walk(w, sp, field, (__u64)d, (__u64)mnt, value);
 }
 
-static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
-					 struct task_struct *reader)
+static __always_inline void write_cgroup(struct walk *w, struct de_split_val *sp,
+					 struct task_struct *t, struct task_struct *reader)
 {
 	w->c.field = DE_SNAP_FLD_CGROUP;
 	w->c.flags = 0;
@@ -579,13 +615,17 @@ static __always_inline void write_cgroup(struct walk *w, struct task_struct *t,
 		put_field(w->seq, DE_SNAP_FLD_CGROUP, 0, DE_SNAP_FALLBACK, 0);
 		return;
 	}
-	if (!(BPF_CORE_READ(cg, self.flags) & CSS_ONLINE))
+	__u64 kn = (__u64)BPF_CORE_READ(cg, kn), root_kn = (__u64)BPF_CORE_READ(rcg, kn);
+	bool dead = !(BPF_CORE_READ(cg, self.flags) & CSS_ONLINE);
+	/* a cgroup removed since is walked again: its flag differs */
+	if (!dead && write_same(w, sp, DE_SNAP_FLD_CGROUP, kn, root_kn, 0))
+		return;
+	if (dead)
 		w->c.flags |= DE_SNAP_P_CG_DEAD;
-	w->c.d = (__u64)BPF_CORE_READ(cg, kn);
-	w->c.stop_d = (__u64)BPF_CORE_READ(rcg, kn);
+	w->c.d = kn;
+	w->c.stop_d = root_kn;
 	bpf_loop(DE_SNAP_PATH_STEPS, cgroup_cb, w, 0);
-	put_field(w->seq, DE_SNAP_FLD_CGROUP, w->c.flags,
-		  w->c.status < 0 ? DE_SNAP_FALLBACK : w->c.status, 0);
+	end_walk(w, dead ? NULL : sp, DE_SNAP_FLD_CGROUP, kn, root_kn, 0);
 }
 
 struct fd_count {
@@ -639,19 +679,21 @@ static __always_inline void write_fd_count(struct seq_file *seq, struct task_str
 
 /* Everything after the process record: exe, cwd, root, cgroup, fd count,
  * in at most `budget` bytes (DE_SNAP_TASK_MAX less the record). */
-static __noinline void write_more(struct seq_file *seq, struct task_struct *t, __s32 budget)
+static __noinline void write_more(struct seq_file *seq, struct task_struct *t, __s32 budget,
+				  struct de_split_val *sp)
 {
 	struct task_struct *reader = bpf_get_current_task_btf();
-	struct walk w = { .seq = seq, .c.budget = budget };
+	struct walk w = { .seq = seq, .c.budget = budget, .tgid = (__u32)t->tgid };
 	/* room for the five field records */
 	w.c.budget -= DE_SNAP_FLD__COUNT * (__s32)sizeof(struct de_snap_field);
 	struct fs_struct *rfs = BPF_CORE_READ((struct task_struct___snap *)reader, fs);
 	struct vfsmount *rmnt = rfs ? BPF_CORE_READ(rfs, root.mnt) : 0;
 	w.c.stop_d = rfs ? (__u64)BPF_CORE_READ(rfs, root.dentry) : 0;
 	w.c.stop_m = rmnt ? mount_of(rmnt) : 0;
-	__u64 simple_dname = 0;
+	/* simple_dname() is one kernel address: probed until learnt */
+	__u64 simple_dname = simple_dname_seen;
 	int pfd = probe_fd;
-	if (pfd >= 0 && pfd < 64) {
+	if (!simple_dname && pfd >= 0 && pfd < 64) {
 		struct files_struct *rf = BPF_CORE_READ((struct task_struct___snap *)reader, files);
 		struct fdtable *rt = rf ? BPF_CORE_READ(rf, fdt) : 0;
 		struct file **fda = rt ? BPF_CORE_READ(rt, fd) : 0;
@@ -664,8 +706,6 @@ static __noinline void write_more(struct seq_file *seq, struct task_struct *t, _
 	}
 	if (simple_dname)
 		simple_dname_seen = simple_dname;
-	else
-		simple_dname = simple_dname_seen;
 	if (!(t->flags & PF_KTHREAD)) {
 		struct mm_struct *mm = t->mm;
 		struct file *f = mm ? mm->exe_file : 0;
@@ -674,15 +714,15 @@ static __noinline void write_more(struct seq_file *seq, struct task_struct *t, _
 		struct inode *ino = f ? f->f_inode : 0;
 		if (ino)
 			nlink = BPF_CORE_READ((struct inode___snap *)ino, i_nlink);
-		write_path(&w, DE_SNAP_FLD_EXE, fs ? BPF_CORE_READ(fs, f_path.mnt) : 0,
+		write_path(&w, sp, DE_SNAP_FLD_EXE, fs ? BPF_CORE_READ(fs, f_path.mnt) : 0,
 			   fs ? BPF_CORE_READ(fs, f_path.dentry) : 0, nlink, simple_dname);
 		struct fs_struct *tfs = BPF_CORE_READ((struct task_struct___snap *)t, fs);
-		write_path(&w, DE_SNAP_FLD_CWD, tfs ? BPF_CORE_READ(tfs, pwd.mnt) : 0,
+		write_path(&w, sp, DE_SNAP_FLD_CWD, tfs ? BPF_CORE_READ(tfs, pwd.mnt) : 0,
 			   tfs ? BPF_CORE_READ(tfs, pwd.dentry) : 0, 0, simple_dname);
-		write_path(&w, DE_SNAP_FLD_ROOT, tfs ? BPF_CORE_READ(tfs, root.mnt) : 0,
+		write_path(&w, sp, DE_SNAP_FLD_ROOT, tfs ? BPF_CORE_READ(tfs, root.mnt) : 0,
 			   tfs ? BPF_CORE_READ(tfs, root.dentry) : 0, 0, simple_dname);
 	}
-	write_cgroup(&w, t, reader);
+	write_cgroup(&w, sp, t, reader);
 	write_fd_count(seq, t);
 }
 
@@ -740,6 +780,6 @@ int de_snapshot(struct bpf_iter__task *ctx)
 	write_ids(seq, t, &v);
 	write_res(seq, t);
 	write_var(seq, t, &v);
-	write_more(seq, t, DE_SNAP_TASK_MAX - (__s32)v.size);
+	write_more(seq, t, DE_SNAP_TASK_MAX - (__s32)v.size, split);
 	return 0;
 }

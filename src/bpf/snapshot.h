@@ -45,10 +45,6 @@ enum de_snap_kind { DE_SNAP_PROC = 1, DE_SNAP_THREAD = 2, DE_SNAP_NAME = 3, DE_S
 #define DE_SPLIT_SHIFT 6
 #define DE_SPLIT_NONE 0xffffffffu
 #define DE_SPLIT_COUNTER 0x80000000u /* de_split keys from here on are counters, not tids */
-struct de_split_val {
-	__u64 a; /* a reader: its snapshot's counter key; a counter: the next unclaimed chunk */
-	__u64 b; /* a reader: the chunk it holds (DE_SPLIT_NONE: none yet) */
-};
 #define DE_SNAP_PATH_MAX 4000    /* path bytes walked; longer: from /proc */
 #define DE_SNAP_PATH_STEPS 512   /* dentries + mount crossings per path */
 #define DE_SNAP_FD_WORDS 2048    /* open_fds words popcounted (131072 fds) */
@@ -56,6 +52,22 @@ struct de_split_val {
 /* de_snap_field.field */
 enum de_snap_fld { DE_SNAP_FLD_EXE, DE_SNAP_FLD_CWD, DE_SNAP_FLD_ROOT, DE_SNAP_FLD_CGROUP,
 		   DE_SNAP_FLD_FD, DE_SNAP_FLD__COUNT };
+#define DE_SNAP_PATHS DE_SNAP_FLD_FD /* the walked fields: exe, cwd, root, cgroup */
+
+/* A reader's entry in de_split (and a snapshot's counter, which uses a).
+ * last_*: per walked field, the object the reader's last completed walk
+ * of that field started from (dentry and mount; for the cgroup its
+ * kernfs node and the reader's root node), zero before the first. A task
+ * whose field starts from the same objects gets DE_SNAP_P_SAME instead of
+ * the walk: most processes share their root, many their cwd, exe and
+ * cgroup. User space registers every reader with the last_* zeroed. */
+struct de_split_val {
+	__u64 a; /* a reader: its snapshot's counter key; a counter: the next unclaimed chunk */
+	__u64 b; /* a reader: the chunk it holds (DE_SPLIT_NONE: none yet) */
+	__u64 last_d[DE_SNAP_PATHS];
+	__u64 last_m[DE_SNAP_PATHS];
+	__u32 last_tgid[DE_SNAP_PATHS]; /* whose walk it was */
+};
 
 /* de_snap_field.status besides 0 (done) and negative errnos (-ENOENT: the
  * task has no such object, as /proc says for a zombie) */
@@ -66,6 +78,12 @@ enum de_snap_fld { DE_SNAP_FLD_EXE, DE_SNAP_FLD_CWD, DE_SNAP_FLD_ROOT, DE_SNAP_F
 #define DE_SNAP_P_DNAME 0x2     /* simple_dname(): "/NAME (deleted)" (memfd) */
 #define DE_SNAP_P_RESET 0x4     /* the walk escaped its root: the path is "/" */
 #define DE_SNAP_P_CG_DEAD 0x8   /* cgroup removed: /proc appends " (deleted)" */
+/* No names: the same path (and flags) as this field's last completed walk
+ * (status 0) in this reader's output, by the process struct de_snap_same
+ * names (a reader's part is contiguous: that walk is the last of the field
+ * before it in the buffer, unless the kernel discarded it). A reader's
+ * first walk of a field is never DE_SNAP_P_SAME. */
+#define DE_SNAP_P_SAME 0x10
 
 /* One path component (a dentry or kernfs name), NUL-padded to 8 bytes. */
 struct de_snap_name {
@@ -80,9 +98,21 @@ struct de_snap_field {
 	__u16 kind;      /* DE_SNAP_FIELD */
 	__u8 field;
 	__u8 flags;      /* DE_SNAP_P_* */
-	__u32 size;      /* 16 */
+	__u32 size;      /* 16; 24 with DE_SNAP_P_SAME */
 	__s32 status;    /* 0, DE_SNAP_FALLBACK or a negative errno */
 	__u32 value;     /* exe: the inode's link count; fd: the open fd count */
+};
+
+/* A field record with DE_SNAP_P_SAME: the tgid of the process whose walk
+ * it repeats. The kernel discards the output of a task that did not fit
+ * the rest of a read's buffer and shows that task again in the next read,
+ * so the program's memory of its last walk can be ahead of what user space
+ * got: user space takes the path only when the last walk it has of the
+ * field is that process's, else reads the field from /proc. */
+struct de_snap_same {
+	struct de_snap_field f;
+	__s32 tgid;
+	__u32 pad;
 };
 
 /* flags */

@@ -152,10 +152,23 @@ static int64_t assemble(struct de_bpfsnap *s, const struct names *nm, uint8_t fl
 	return (int64_t)off;
 }
 
+/* Per walked field, the last path assembled (DE_SNAP_P_SAME refers to it),
+ * and the container id of the last cgroup path. */
+struct last_paths {
+	uint32_t off[DE_SNAP_PATHS];
+	int32_t tgid[DE_SNAP_PATHS]; /* whose path; 0: none yet */
+	uint32_t cid_off;
+	const char *runtime;
+};
+
 /* A field record ends the names before it: keep the path (or the count). */
 static int end_field(struct de_bpfsnap *s, struct proc_ix *ix, const struct de_snap_field *f,
-		     struct names *nm)
+		     struct names *nm, struct last_paths *last)
 {
+	bool same = f->flags & DE_SNAP_P_SAME;
+	if (same && (f->field >= DE_SNAP_PATHS || f->status != 0 || nm->n ||
+		     f->size < sizeof(struct de_snap_same)))
+		return -EPROTO;
 	ix->status[f->field] = f->status;
 	ix->value[f->field] = f->value;
 	if (f->field == DE_SNAP_FLD_FD || f->status != 0)
@@ -164,22 +177,43 @@ static int end_field(struct de_bpfsnap *s, struct proc_ix *ix, const struct de_s
 		ix->status[f->field] = DE_SNAP_FALLBACK; /* /proc shows v1 paths */
 		return 0;
 	}
-	int64_t off = assemble(s, nm, f->flags);
-	if (off < 0)
-		return (int)off;
-	if (off > UINT32_MAX - 4096)
-		return -E2BIG;
-	ix->off[f->field] = (uint32_t)off;
+	uint32_t off;
+	if (same) {
+		const struct de_snap_same *r = (const void *)f;
+		if (r->tgid <= 0 || last->tgid[f->field] != r->tgid) {
+			/* the walk it repeats was discarded by the kernel */
+			ix->status[f->field] = DE_SNAP_FALLBACK;
+			return 0;
+		}
+		off = last->off[f->field];
+	} else {
+		int64_t o = assemble(s, nm, f->flags);
+		if (o < 0)
+			return (int)o;
+		if (o > UINT32_MAX - 4096)
+			return -E2BIG;
+		off = (uint32_t)o;
+	}
+	ix->off[f->field] = off;
 	char *path = s->arena.data + off;
-	size_t len = s->arena.len - (size_t)off - 1;
 	if (f->field == DE_SNAP_FLD_EXE) {
-		de_exe_classify_links(path, len, true, f->value, &ix->exe_deleted, &ix->exe_memfd);
+		de_exe_classify_links(path, strlen(path), true, f->value, &ix->exe_deleted,
+				      &ix->exe_memfd);
+	} else if (f->field == DE_SNAP_FLD_CGROUP && same) {
+		ix->cid_off = last->cid_off;
+		ix->runtime = last->runtime;
 	} else if (f->field == DE_SNAP_FLD_CGROUP) {
 		char id[65];
 		if (de_container_id(path, id, &ix->runtime)) {
 			ix->cid_off = (uint32_t)s->arena.len;
 			de_buf_append(&s->arena, id, strlen(id) + 1);
 		}
+		last->cid_off = ix->cid_off;
+		last->runtime = ix->runtime;
+	}
+	if (!same) {
+		last->off[f->field] = off;
+		last->tgid[f->field] = ix->r->ids.tgid;
 	}
 	return s->arena.err;
 }
@@ -204,6 +238,7 @@ static int index_records(struct de_bpfsnap *s)
 {
 	size_t cap = 0, pos = 0;
 	struct names nm = { 0 };
+	struct last_paths last = { .cid_off = UINT32_MAX };
 	struct proc_ix *cur = NULL;
 	int ret = 0;
 	while (pos + 8 <= s->len) {
@@ -244,7 +279,7 @@ static int index_records(struct de_bpfsnap *s)
 			const struct de_snap_field *f = (const void *)(s->buf + pos);
 			if (!cur || size < sizeof(*f) || f->field >= DE_SNAP_FLD__COUNT)
 				goto out;
-			ret = end_field(s, cur, f, &nm);
+			ret = end_field(s, cur, f, &nm, &last);
 			if (ret < 0)
 				goto out;
 			nm.n = 0;
@@ -646,17 +681,51 @@ static void append_release(struct de_bpfsnap *s, char *src, size_t n)
 
 #define PARTS_MAX 4
 
-int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
+static struct de_bpfsnap *snap_new(uint32_t argv_max, bool cgroup_v2)
 {
 	struct de_bpfsnap *s = calloc(1, sizeof(*s));
-	int ret = 0;
 	if (!s)
-		return -ENOMEM;
-	s->argv_max = pr->argv_max;
-	s->cgroup_v2 = pr->cgroup_v2;
+		return NULL;
+	s->argv_max = argv_max;
+	s->cgroup_v2 = cgroup_v2;
 	long ps = sysconf(_SC_PAGESIZE), tck = sysconf(_SC_CLK_TCK);
 	s->page_size = ps > 0 ? (uint64_t)ps : 4096;
 	s->ns_per_tick = tck > 0 ? 1000000000 / tck : 10000000;
+	return s;
+}
+
+/* Index the records in s->buf and add up the threads. */
+static int parse(struct de_bpfsnap *s)
+{
+	int ret = index_records(s);
+	return ret < 0 ? ret : sum_threads(s);
+}
+
+int de_bpfsnap_parse(const void *data, size_t len, uint32_t argv_max_bytes, bool cgroup_v2,
+		     struct de_bpfsnap **out)
+{
+	struct de_bpfsnap *s = snap_new(argv_max_bytes, cgroup_v2);
+	if (!s || !(s->buf = malloc(len ? len : 1))) {
+		free(s);
+		return -ENOMEM;
+	}
+	memcpy(s->buf, data, len);
+	s->len = len;
+	int ret = parse(s);
+	if (ret < 0) {
+		de_bpfsnap_free(s);
+		return ret;
+	}
+	*out = s;
+	return 0;
+}
+
+int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *why, size_t why_len)
+{
+	struct de_bpfsnap *s = snap_new(pr->argv_max, pr->cgroup_v2);
+	int ret = 0;
+	if (!s)
+		return -ENOMEM;
 	/* One reader per CPU (at most PARTS_MAX): the program's work per
 	 * task, not the copy, is the cost of a snapshot. They share a chunk
 	 * counter under a random key (snapshot.bpf.c, de_split). */
@@ -727,9 +796,7 @@ int de_bpfsnap_read(struct de_bpfsnap_prog *pr, struct de_bpfsnap **out, char *w
 		goto out;
 	if (pr->shared && !pr->reused && !pr->pin_tried)
 		pin_now(pr);
-	ret = index_records(s);
-	if (ret == 0)
-		ret = sum_threads(s);
+	ret = parse(s);
 	if (ret < 0)
 		de_bpf_why(why, why_len, "parsing the BPF iterator's records", ret, "task iterators");
 	else
@@ -798,7 +865,7 @@ static char state_char(uint32_t state, uint32_t exit_state)
 static void cputime_adjust(uint64_t rtime, uint64_t utime, uint64_t stime, uint64_t prev_u,
 			   uint64_t prev_s, uint64_t *ou, uint64_t *os)
 {
-	if (prev_s + prev_u >= rtime) {
+	if ((unsigned __int128)prev_s + prev_u >= rtime) {
 		*ou = prev_u;
 		*os = prev_s;
 		return;
@@ -808,7 +875,8 @@ static void cputime_adjust(uint64_t rtime, uint64_t utime, uint64_t stime, uint6
 	else if (utime == 0)
 		stime = rtime;
 	else
-		stime = (uint64_t)((unsigned __int128)stime * rtime / (stime + utime));
+		stime = (uint64_t)((unsigned __int128)stime * rtime /
+				   ((unsigned __int128)stime + utime)); /* no wrap to 0 */
 	if (stime < prev_s)
 		stime = prev_s;
 	utime = rtime - stime;
@@ -1019,6 +1087,17 @@ size_t de_bpfsnap_bytes(const struct de_bpfsnap *s) { (void)s; return 0; }
 uint64_t de_bpfsnap_load_ns(const struct de_bpfsnap *s) { (void)s; return 0; }
 uint64_t de_bpfsnap_read_ns(const struct de_bpfsnap *s) { (void)s; return 0; }
 void de_bpfsnap_free(struct de_bpfsnap *s) { (void)s; }
+
+int de_bpfsnap_parse(const void *data, size_t len, uint32_t argv_max_bytes, bool cgroup_v2,
+		     struct de_bpfsnap **out)
+{
+	(void)data;
+	(void)len;
+	(void)argv_max_bytes;
+	(void)cgroup_v2;
+	*out = NULL;
+	return -EOPNOTSUPP;
+}
 
 unsigned de_bpfsnap_fill(const struct de_bpfsnap *s, size_t i, struct de_proc *p)
 {

@@ -87,6 +87,13 @@ uint64_t de_bpfsnap_prog_load_ns(const struct de_bpfsnap_prog *pr);
  * BPF program: Operation not permitted (needs root)"). */
 int de_bpfsnap_take(uint32_t argv_max_bytes, struct de_bpfsnap **out, char *why, size_t why_len);
 
+/* A snapshot from iterator output already read (len bytes of records as
+ * snapshot.h describes them; copied): what de_bpfsnap_read() does after
+ * its read. For the fuzz target and tests. Returns 0 and *out, or
+ * -EPROTO for malformed records (or another negative errno). */
+int de_bpfsnap_parse(const void *data, size_t len, uint32_t argv_max_bytes, bool cgroup_v2,
+		     struct de_bpfsnap **out);
+
 /* Processes in the snapshot, in pid order. */
 size_t de_bpfsnap_count(const struct de_bpfsnap *s);
 int32_t de_bpfsnap_pid(const struct de_bpfsnap *s, size_t i);

@@ -12,6 +12,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <linux/magic.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -882,6 +883,27 @@ static int fill_split_maps(bool fill)
 	return written;
 }
 
+/* bpffs at /sys/fs/bpf, where pins go. A host that has not mounted it
+ * (nothing in its boot did) still has it in the kernel: mount it for
+ * this test process only, in a mount namespace of its own. */
+static bool have_bpffs(char *why, size_t len)
+{
+	struct statfs st;
+	if (statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC)
+		return true;
+	const char *step = "unshare(CLONE_NEWNS)";
+	if (unshare(CLONE_NEWNS) == 0) {
+		step = "making / private";
+		if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) == 0) {
+			step = "mounting bpffs at /sys/fs/bpf";
+			if (mount("bpf", "/sys/fs/bpf", "bpf", 0, "mode=0700") == 0)
+				return statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC;
+		}
+	}
+	snprintf(why, len, "%s: %s", step, strerror(errno));
+	return false;
+}
+
 /* DE_BPFSNAP_SHARED: the first open loads and, after its first read,
  * pins; the next open (another process, in real use) reuses the pinned
  * program, whose snapshots are as complete: a memfd executable's path
@@ -892,21 +914,18 @@ static void test_shared_prog(void **state)
 	const uint32_t cap = 4000; /* a cap nothing else pins */
 	char why[256];
 	struct de_bpfsnap_prog *p1 = NULL, *p2 = NULL;
+	if (!have_bpffs(why, sizeof(why))) {
+		print_message("# SKIP no bpffs at /sys/fs/bpf (%s): nothing to reuse\n", why);
+		skip();
+	}
 	unpin(cap);
 	p1 = open_or_skip(cap, DE_BPFSNAP_SHARED);
 	assert_false(de_bpfsnap_prog_reused(p1));
 	struct de_bpfsnap *s = NULL;
 	assert_int_equal(de_bpfsnap_read(p1, &s, why, sizeof(why)), 0);
 	de_bpfsnap_free(s);
-	struct statfs st;
-	bool bpffs = statfs("/sys/fs/bpf", &st) == 0 && st.f_type == BPF_FS_MAGIC;
 	assert_int_equal(de_bpfsnap_open(cap, DE_BPFSNAP_SHARED, &p2, why, sizeof(why)), 0);
 	de_bpfsnap_close(p1); /* the pinned program outlives its loader */
-	if (!bpffs) {
-		print_message("# SKIP no bpffs at /sys/fs/bpf: nothing to reuse\n");
-		de_bpfsnap_close(p2);
-		skip();
-	}
 	assert_true(de_bpfsnap_prog_reused(p2));
 	assert_true(de_bpfsnap_prog_load_ns(p2) < 50 * 1000000ull);
 	/* Readers killed mid-read left their registrations behind, as
@@ -935,6 +954,151 @@ static void test_shared_prog(void **state)
 	unpin(cap);
 }
 
+/* ---- the record parser on records built here (no kernel needed) ---- */
+
+struct recs {
+	uint8_t b[8192];
+	size_t n;
+};
+
+static void put(struct recs *r, const void *p, size_t k)
+{
+	assert_true(r->n + k <= sizeof(r->b));
+	memcpy(r->b + r->n, p, k);
+	r->n += k;
+}
+
+static void put_proc(struct recs *r, int32_t tgid, const char *argv, uint32_t alen)
+{
+	struct de_snap_proc p;
+	memset(&p, 0, sizeof(p));
+	p.ids.kind = DE_SNAP_PROC;
+	p.ids.tgid = tgid;
+	p.ids.ppid = 1;
+	p.ids.flags = DE_SNAP_F_MM;
+	p.ids.nr_threads = 1;
+	p.ids.argv_len = alen;
+	memcpy(p.ids.comm, "sleep", 6);
+	uint32_t body = alen + 4, padded = (body + 7) & ~7u;
+	p.ids.size = (uint32_t)sizeof(p) + padded;
+	put(r, &p, sizeof(p));
+	put(r, argv, alen);
+	uint8_t zero[16] = { 0 };
+	put(r, zero, padded - alen); /* the argv status word (0) and padding */
+}
+
+static void put_name(struct recs *r, uint8_t field, const char *name)
+{
+	struct de_snap_name h = { .kind = DE_SNAP_NAME, .field = field, .len = (uint8_t)strlen(name) };
+	h.size = 8 + ((h.len + 7u) & ~7u);
+	uint8_t rec[264] = { 0 };
+	memcpy(rec, &h, sizeof(h));
+	memcpy(rec + sizeof(h), name, h.len);
+	put(r, rec, h.size);
+}
+
+static void put_field(struct recs *r, uint8_t field, uint8_t flags, int32_t status)
+{
+	struct de_snap_field f = { .kind = DE_SNAP_FIELD, .field = field, .flags = flags,
+				   .size = sizeof(f), .status = status, .value = 1 };
+	put(r, &f, sizeof(f));
+}
+
+static void put_same(struct recs *r, uint8_t field, int32_t tgid)
+{
+	struct de_snap_same x = {
+		.f = { .kind = DE_SNAP_FIELD, .field = field, .flags = DE_SNAP_P_SAME,
+		       .size = sizeof(x), .value = 1 },
+		.tgid = tgid,
+	};
+	put(r, &x, sizeof(x));
+}
+
+/* The paths of pid 10 walked in full: /usr/bin/sleep, /tmp, /, a docker
+ * cgroup. */
+static void put_walked(struct recs *r)
+{
+	put_name(r, DE_SNAP_FLD_EXE, "sleep");
+	put_name(r, DE_SNAP_FLD_EXE, "bin");
+	put_name(r, DE_SNAP_FLD_EXE, "usr");
+	put_field(r, DE_SNAP_FLD_EXE, 0, 0);
+	put_name(r, DE_SNAP_FLD_CWD, "tmp");
+	put_field(r, DE_SNAP_FLD_CWD, 0, 0);
+	put_field(r, DE_SNAP_FLD_ROOT, 0, 0);
+	put_name(r, DE_SNAP_FLD_CGROUP,
+		 "docker-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef.scope");
+	put_name(r, DE_SNAP_FLD_CGROUP, "system.slice");
+	put_field(r, DE_SNAP_FLD_CGROUP, 0, 0);
+	put_field(r, DE_SNAP_FLD_FD, 0, 0);
+}
+
+/* DE_SNAP_P_SAME: a path the program did not walk again is the one of the
+ * process it names when that is the last walk of the field the parser got;
+ * when it is not (the kernel discarded that walk), the field is left to
+ * /proc, never taken from another process. */
+static void test_same_paths(void **state)
+{
+	(void)state;
+	if (!de_bpfsnap_built()) {
+		print_message("# SKIP built without BPF support\n");
+		skip();
+	}
+	static struct recs r;
+	r.n = 0;
+	put_proc(&r, 10, "sleep\0" "1\0", 8);
+	put_walked(&r);
+	put_proc(&r, 11, "sleep\0" "2\0", 8);
+	put_same(&r, DE_SNAP_FLD_EXE, 10);
+	put_same(&r, DE_SNAP_FLD_CWD, 10);
+	put_same(&r, DE_SNAP_FLD_ROOT, 10);
+	put_same(&r, DE_SNAP_FLD_CGROUP, 10);
+	put_field(&r, DE_SNAP_FLD_FD, 0, 0);
+	/* 12 names 9, whose walk never reached the parser */
+	put_proc(&r, 12, "sleep\0" "3\0", 8);
+	put_same(&r, DE_SNAP_FLD_EXE, 9);
+	put_same(&r, DE_SNAP_FLD_CWD, 9);
+	put_same(&r, DE_SNAP_FLD_ROOT, 9);
+	put_same(&r, DE_SNAP_FLD_CGROUP, 9);
+	put_field(&r, DE_SNAP_FLD_FD, 0, 0);
+
+	struct de_bpfsnap *s = NULL;
+	assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), 0);
+	assert_int_equal(de_bpfsnap_count(s), 3);
+	struct de_proc *p = malloc(sizeof(*p));
+	assert_non_null(p);
+	unsigned paths = DE_PF_BIT(DE_PF_EXE) | DE_PF_BIT(DE_PF_CWD) | DE_PF_BIT(DE_PF_ROOT) |
+			 DE_PF_BIT(DE_PF_CGROUP);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(de_bpfsnap_fill(s, i, p) & paths, paths);
+		assert_int_equal(p->pid, 10 + (int)i);
+		assert_string_equal(p->exe, "/usr/bin/sleep");
+		assert_string_equal(p->cwd, "/tmp");
+		assert_string_equal(p->root, "/");
+		assert_string_equal(p->cgroup, "/system.slice/docker-0123456789abcdef0123456789abcdef"
+						"0123456789abcdef0123456789abcdef.scope");
+		assert_non_null(p->container_id);
+		assert_string_equal(p->container_id,
+				    "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef");
+	}
+	assert_int_equal(de_bpfsnap_fill(s, 2, p) & paths, 0);
+	assert_int_equal(p->pid, 12);
+	free(p);
+	de_bpfsnap_free(s);
+
+	/* malformed: a SAME record with names before it, or with a status */
+	r.n = 0;
+	put_proc(&r, 10, "a\0", 2);
+	put_walked(&r);
+	put_proc(&r, 11, "a\0", 2);
+	put_name(&r, DE_SNAP_FLD_EXE, "x");
+	put_same(&r, DE_SNAP_FLD_EXE, 10);
+	assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), -EPROTO);
+	r.n = 0;
+	put_proc(&r, 10, "a\0", 2);
+	put_same(&r, DE_SNAP_FLD_FD, 10); /* the fd count is no path */
+	assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), -EPROTO);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -945,6 +1109,7 @@ int main(void)
 		cmocka_unit_test(test_prog_reused),
 		cmocka_unit_test_setup_teardown(test_parallel_complete, start_par_kids, stop_par_kids),
 		cmocka_unit_test_setup_teardown(test_shared_prog, setup_kids, stop_kids),
+		cmocka_unit_test(test_same_paths),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
