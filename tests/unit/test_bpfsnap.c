@@ -1014,6 +1014,14 @@ static void put_same(struct recs *r, uint8_t field, int32_t tgid)
 	put(r, &x, sizeof(x));
 }
 
+/* Every path the same as process tgid's, then the fd count. */
+static void put_all_same(struct recs *r, int32_t tgid)
+{
+	for (uint8_t f = 0; f < DE_SNAP_PATHS; f++)
+		put_same(r, f, tgid);
+	put_field(r, DE_SNAP_FLD_FD, 0, 0);
+}
+
 /* The paths of pid 10 walked in full: /usr/bin/sleep, /tmp, /, a docker
  * cgroup. */
 static void put_walked(struct recs *r)
@@ -1048,18 +1056,10 @@ static void test_same_paths(void **state)
 	put_proc(&r, 10, "sleep\0" "1\0", 8);
 	put_walked(&r);
 	put_proc(&r, 11, "sleep\0" "2\0", 8);
-	put_same(&r, DE_SNAP_FLD_EXE, 10);
-	put_same(&r, DE_SNAP_FLD_CWD, 10);
-	put_same(&r, DE_SNAP_FLD_ROOT, 10);
-	put_same(&r, DE_SNAP_FLD_CGROUP, 10);
-	put_field(&r, DE_SNAP_FLD_FD, 0, 0);
+	put_all_same(&r, 10);
 	/* 12 names 9, whose walk never reached the parser */
 	put_proc(&r, 12, "sleep\0" "3\0", 8);
-	put_same(&r, DE_SNAP_FLD_EXE, 9);
-	put_same(&r, DE_SNAP_FLD_CWD, 9);
-	put_same(&r, DE_SNAP_FLD_ROOT, 9);
-	put_same(&r, DE_SNAP_FLD_CGROUP, 9);
-	put_field(&r, DE_SNAP_FLD_FD, 0, 0);
+	put_all_same(&r, 9);
 
 	struct de_bpfsnap *s = NULL;
 	assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), 0);
