@@ -253,8 +253,8 @@ static int index_records(struct de_bpfsnap *s)
 			const struct de_snap_proc *r = (const void *)(s->buf + pos);
 			if (size < sizeof(*r) ||
 			    size - sizeof(*r) < (size_t)r->ids.ngroups_copied * 4 + r->ids.argv_len + 4 ||
-			    r->ids.ngroups_copied > DE_SNAP_GROUPS_MAX)
-				goto out;
+			    r->ids.ngroups_copied > DE_SNAP_GROUPS_MAX || r->ids.tgid <= 0)
+				goto out; /* the task iterator never shows pid 0 */
 			if (s->n == cap) {
 				cap = cap ? 2 * cap : 1024;
 				struct proc_ix *np = realloc(s->procs, cap * sizeof(*np));

@@ -1097,6 +1097,15 @@ static void test_same_paths(void **state)
 	put_proc(&r, 10, "a\0", 2);
 	put_same(&r, DE_SNAP_FLD_FD, 10); /* the fd count is no path */
 	assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), -EPROTO);
+	/* no process has a pid of 0 or less */
+	for (int32_t bad = 0; bad >= -1; bad--) {
+		r.n = 0;
+		put_proc(&r, bad, "a\0", 2);
+		assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), -EPROTO);
+	}
+	r.n = 0;
+	put_proc(&r, INT32_MIN, "a\0", 2);
+	assert_int_equal(de_bpfsnap_parse(r.b, r.n, 4096, true, &s), -EPROTO);
 }
 
 int main(void)
