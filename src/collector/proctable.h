@@ -85,8 +85,10 @@ struct de_pt_proc {
 	struct de_pt_image *img[DE_PT_IMG_SLOTS]; /* with no image yet: img[0] may hold the
 						 * parent's image at fork (DE_PT_F_FORK_IMG) */
 	int64_t start_time_ns;   /* fork time, or when first seen */
-	int64_t exit_time_ns;    /* exit time; for a missed exit, when it was noticed */
-	uint64_t start_ticks;
+	union {
+		uint64_t start_ticks;  /* live: the kernel's start time (which instance owns the pid) */
+		int64_t exit_time_ns;  /* exited: exit time; for a missed exit, when it was noticed */
+	};
 	int32_t pid, ppid;
 	int32_t exit_code;
 	uint32_t n_images;       /* images ever recorded (retained or not) */
