@@ -34,6 +34,7 @@
 #define QUEUE_CAP_DEFAULT (64u * 1024u * 1024u)
 #define OUTQ_CAP (8u * 1024u * 1024u)
 #define HELLO_TIMEOUT_MS 5000
+#define TRIM_QUIET_MS 2000 /* quiet after activity before freed memory goes back */
 #define PROCMOND_CAPS (DE_CAP_BIT(CAP_SYS_PTRACE) | DE_CAP_BIT(CAP_DAC_READ_SEARCH))
 #define OFFERED_CAPS (DE_IPC_CAP_EVENTS | DE_IPC_CAP_PROC_DETAIL | DE_IPC_CAP_STATUS | DE_IPC_CAP_ACK)
 
@@ -91,6 +92,7 @@ struct pm {
 	bool agent_cp;             /* ... and DE_IPC_CAP_CHECKPOINT */
 	uint64_t note_sent;        /* generation of the last checkpoint note sent to it */
 	char stop_why[128];        /* for the STOP record */
+	int64_t trim_at_ms;        /* when to give freed memory back (0: nothing to give) */
 };
 
 static int64_t mono_ns(void)
@@ -655,6 +657,22 @@ static void pm_free(struct pm *pm)
 			close(fds[i]);
 }
 
+/* Events and acknowledgements free what bursts allocated (frames, the
+ * collector's records and images of exited processes), but malloc keeps
+ * most freed pages: once the daemon has been quiet for TRIM_QUIET_MS after
+ * some activity, hand them back to the kernel. One wakeup per burst, none
+ * at rest. */
+static void trim_when_quiet(struct pm *pm, bool active)
+{
+	int64_t now = mono_ns() / 1000000;
+	if (active)
+		pm->trim_at_ms = now + TRIM_QUIET_MS;
+	else if (pm->trim_at_ms && now >= pm->trim_at_ms) {
+		malloc_trim(0);
+		pm->trim_at_ms = 0;
+	}
+}
+
 static int loop(struct pm *pm)
 {
 	for (;;) {
@@ -670,10 +688,17 @@ static int loop(struct pm *pm)
 		int lt = de_pmledger_timeout_ms(&pm->led);
 		if (lt >= 0 && (timeout < 0 || lt < timeout))
 			timeout = lt;
+		if (pm->trim_at_ms) {
+			int64_t left = pm->trim_at_ms - mono_ns() / 1000000;
+			lt = left < 0 ? 0 : (int)left;
+			if (timeout < 0 || lt < timeout)
+				timeout = lt;
+		}
 		struct epoll_event evs[8];
 		int n = epoll_wait(pm->epfd, evs, 8, timeout);
 		if (n < 0 && errno != EINTR)
 			return de_neg_errno();
+		trim_when_quiet(pm, n > 0);
 		for (int i = 0; i < n; i++) {
 			switch (evs[i].data.u32) {
 			case K_SIGNAL: {
